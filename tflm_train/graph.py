@@ -1,0 +1,174 @@
+"""A typed view of the forward (inference) operators tflm-train supports.
+
+`parse_forward_ops` is the single place that decides what is supported: every
+other module works on ForwardOp values, never on raw TFLite options.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import tflite_io as io
+from .errors import UnsupportedModelError
+
+B = io.BuiltinOperator
+
+SUPPORTED = {
+    B.CONV_2D: "CONV_2D", B.DEPTHWISE_CONV_2D: "DEPTHWISE_CONV_2D", B.FULLY_CONNECTED: "FULLY_CONNECTED",
+    B.ADD: "ADD", B.AVERAGE_POOL_2D: "AVERAGE_POOL_2D", B.MEAN: "MEAN", B.RESHAPE: "RESHAPE",
+    B.PAD: "PAD", B.SOFTMAX: "SOFTMAX", B.QUANTIZE: "QUANTIZE", B.DEQUANTIZE: "DEQUANTIZE",
+}
+WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+@dataclass(frozen=True)
+class Geometry:
+    stride_h: int = 1
+    stride_w: int = 1
+    dilation_h: int = 1
+    dilation_w: int = 1
+    pad_top: int = 0
+    pad_left: int = 0
+
+
+@dataclass
+class ForwardOp:
+    index: int  # operator index in subgraph 0
+    kind: str  # one of SUPPORTED's names
+    inputs: list[int]  # activation/const inputs as in the TFLite op (-1 = absent)
+    outputs: list[int]
+    activation: int = 0  # fused activation (TFLite code)
+    geometry: Geometry = field(default_factory=Geometry)
+    filter_hw: tuple[int, int] = (1, 1)  # pooling window
+    paddings: np.ndarray | None = None  # PAD: [ndim, 2]
+    axes: tuple[int, ...] = ()  # MEAN
+    keep_dims: bool = False
+
+    @property
+    def x(self) -> int:
+        return self.inputs[0]
+
+    @property
+    def y(self) -> int:
+        return self.outputs[0]
+
+    @property
+    def weight(self) -> int:
+        return self.inputs[1]
+
+    @property
+    def bias(self) -> int:
+        return self.inputs[2] if len(self.inputs) > 2 else -1
+
+
+def same_padding(in_size: int, k: int, stride: int, dilation: int, out_size: int, padding: int) -> int:
+    """TFLite ComputePaddingHeightWidth: the leading pad for SAME (0), VALID (1)."""
+    eff_k = (k - 1) * dilation + 1
+    if padding == 1:  # VALID
+        return 0
+    total = max((out_size - 1) * stride + eff_k - in_size, 0)
+    return total // 2
+
+
+def _shape(model, ti: int) -> tuple[int, ...]:
+    return io.shape(model.subgraphs[0].tensors[ti])
+
+
+def _fail(index: int, kind: str, why: str) -> UnsupportedModelError:
+    return UnsupportedModelError(f"operator {index} ({kind}): {why}")
+
+
+def parse_forward_ops(model, count: int | None = None) -> list[ForwardOp]:
+    """Typed forward ops of subgraph 0 (the first `count` operators)."""
+    sg = model.subgraphs[0]
+    ops = sg.operators[: count if count is not None else len(sg.operators)]
+    out = []
+    for i, op in enumerate(ops):
+        code = io.op_code(model, op)
+        if code not in SUPPORTED:
+            raise _fail(i, io.op_name(model, op), "operator type not supported by tflm-train; supported: "
+                        + ", ".join(sorted(SUPPORTED.values())))
+        kind = SUPPORTED[code]
+        fop = ForwardOp(i, kind, [int(t) for t in op.inputs], [int(t) for t in op.outputs])
+        _check_types(model, fop)
+        opt = op.builtinOptions
+        if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            xs, ws, ys = _shape(model, fop.x), _shape(model, fop.weight), _shape(model, fop.y)
+            if len(xs) != 4 or xs[0] != 1:
+                raise _fail(i, kind, f"input shape {xs}: batch-1 NHWC needed")
+            dh, dw = opt.dilationHFactor or 1, opt.dilationWFactor or 1
+            if kind == "DEPTHWISE_CONV_2D" and ws[3] != xs[3]:
+                raise _fail(i, kind, f"depth multiplier {ws[3] // max(xs[3], 1)} (only 1 is supported)")
+            fop.geometry = Geometry(
+                opt.strideH, opt.strideW, dh, dw,
+                same_padding(xs[1], ws[1], opt.strideH, dh, ys[1], opt.padding),
+                same_padding(xs[2], ws[2], opt.strideW, dw, ys[2], opt.padding))
+            fop.activation = opt.fusedActivationFunction
+        elif kind == "FULLY_CONNECTED":
+            fop.activation = opt.fusedActivationFunction if opt is not None else 0
+            ws = _shape(model, fop.weight)
+            n_in = int(np.prod(_shape(model, fop.x)))
+            if len(ws) != 2 or n_in != ws[1]:
+                raise _fail(i, kind, f"input of {n_in} elements does not match weights {ws} (batch 1 only)")
+        elif kind == "ADD":
+            fop.activation = opt.fusedActivationFunction if opt is not None else 0
+            a, b = _shape(model, fop.inputs[0]), _shape(model, fop.inputs[1])
+            if a != b:
+                raise _fail(i, kind, f"broadcasting add {a} + {b} is not supported")
+        elif kind == "AVERAGE_POOL_2D":
+            xs, ys = _shape(model, fop.x), _shape(model, fop.y)
+            fop.filter_hw = (opt.filterHeight, opt.filterWidth)
+            fop.geometry = Geometry(
+                opt.strideH, opt.strideW, 1, 1,
+                same_padding(xs[1], opt.filterHeight, opt.strideH, 1, ys[1], opt.padding),
+                same_padding(xs[2], opt.filterWidth, opt.strideW, 1, ys[2], opt.padding))
+            fop.activation = opt.fusedActivationFunction
+        elif kind == "MEAN":
+            axes = io.buffer_array(model, sg.tensors[fop.inputs[1]])
+            xs = _shape(model, fop.x)
+            if axes is None:
+                raise _fail(i, kind, "axes must be constant")
+            fop.axes = tuple(sorted(int(a) % len(xs) for a in axes.ravel()))
+            fop.keep_dims = bool(opt.keepDims) if opt is not None else False
+            if len(xs) != 4 or fop.axes != (1, 2):
+                raise _fail(i, kind, f"only a global spatial mean (axes 1,2 of NHWC) is supported, got axes {fop.axes}")
+        elif kind == "PAD":
+            p = io.buffer_array(model, sg.tensors[fop.inputs[1]])
+            if p is None:
+                raise _fail(i, kind, "paddings must be constant")
+            fop.paddings = p.astype(np.int64).reshape(-1, 2)
+        out.append(fop)
+    return out
+
+
+def _check_types(model, fop: ForwardOp) -> None:
+    t = model.subgraphs[0].tensors
+    T = io.TensorType
+    if fop.kind == "QUANTIZE":
+        if t[fop.x].type != T.FLOAT32 or t[fop.y].type != T.INT8:
+            raise _fail(fop.index, fop.kind, "only float32 -> int8 quantization at the model input is supported")
+        return
+    if fop.kind == "DEQUANTIZE":
+        if t[fop.x].type != T.INT8 or t[fop.y].type != T.FLOAT32:
+            raise _fail(fop.index, fop.kind, "only int8 -> float32 dequantization at the model output is supported")
+        return
+    if t[fop.x].type != T.INT8:
+        raise _fail(fop.index, fop.kind,
+                    f"input tensor '{io.tensor_name(t[fop.x])}' is {io.numpy_dtype(t[fop.x].type)}, int8 needed "
+                    "(is the model fully int8 quantized?)")
+    if fop.kind in WEIGHTED:
+        w = t[fop.weight]
+        if w.type != T.INT8 or io.buffer_array(model, w) is None:
+            raise _fail(fop.index, fop.kind, f"weights '{io.tensor_name(w)}' must be constant int8")
+        q = io.qparams(w)
+        if q is None or np.any(q.zero_point != 0):
+            raise _fail(fop.index, fop.kind, f"weights '{io.tensor_name(w)}' must be symmetric (zero point 0)")
+        if fop.bias >= 0 and (t[fop.bias].type != T.INT32 or io.buffer_array(model, t[fop.bias]) is None):
+            raise _fail(fop.index, fop.kind, "bias must be constant int32")
+
+
+def conv_out_size(in_size: int, k: int, stride: int, dilation: int, same: bool) -> int:
+    eff = (k - 1) * dilation + 1
+    return math.ceil(in_size / stride) if same else math.ceil((in_size - eff + 1) / stride)

@@ -1,0 +1,1 @@
+"""numpy semantics of every forward and training operator: the executable spec."""
