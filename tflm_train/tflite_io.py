@@ -189,7 +189,7 @@ def custom_opcode_index(model: tfl.ModelT, name: str) -> int:
             return i
     oc = tfl.OperatorCodeT()
     oc.builtinCode = BuiltinOperator.CUSTOM
-    oc.deprecatedBuiltinCode = BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES
+    oc.deprecatedBuiltinCode = BuiltinOperator.CUSTOM  # codes < 127 repeat the code here
     oc.customCode = name.encode()
     oc.version = 1
     model.operatorCodes.append(oc)

@@ -872,22 +872,15 @@ class TrainingGraph(object):
         return 0
 
     # TrainingGraph
-    def NumForwardOps(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
-        if o != 0:
-            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
-        return 0
-
-    # TrainingGraph
     def GradDtype(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
         if o != 0:
             return self._tab.Get(flatbuffers.number_types.Int8Flags, o + self._tab.Pos)
         return 0
 
     # TrainingGraph
     def Optimizer(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
         if o != 0:
             x = self._tab.Indirect(o + self._tab.Pos)
             obj = Optimizer()
@@ -897,7 +890,7 @@ class TrainingGraph(object):
 
     # TrainingGraph
     def Loss(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
         if o != 0:
             x = self._tab.Indirect(o + self._tab.Pos)
             obj = Loss()
@@ -907,7 +900,7 @@ class TrainingGraph(object):
 
     # TrainingGraph
     def Trainables(self, j):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
         if o != 0:
             x = self._tab.Vector(o)
             x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
@@ -919,26 +912,26 @@ class TrainingGraph(object):
 
     # TrainingGraph
     def TrainablesLength(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
         if o != 0:
             return self._tab.VectorLen(o)
         return 0
 
     # TrainingGraph
     def TrainablesIsNone(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
         return o == 0
 
     # TrainingGraph
     def Scheme(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(24))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
         if o != 0:
             return self._tab.String(o + self._tab.Pos)
         return None
 
     # TrainingGraph
     def Memory(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(24))
         if o != 0:
             x = self._tab.Indirect(o + self._tab.Pos)
             obj = MemorySummary()
@@ -948,13 +941,13 @@ class TrainingGraph(object):
 
     # TrainingGraph
     def Producer(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(28))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
         if o != 0:
             return self._tab.String(o + self._tab.Pos)
         return None
 
 def TrainingGraphStart(builder):
-    builder.StartObject(13)
+    builder.StartObject(12)
 
 def TrainingGraphAddVersion(builder, version):
     builder.PrependUint32Slot(0, version, 1)
@@ -971,32 +964,29 @@ def TrainingGraphAddLogitsTensor(builder, logitsTensor):
 def TrainingGraphAddLossTensor(builder, lossTensor):
     builder.PrependInt32Slot(4, lossTensor, 0)
 
-def TrainingGraphAddNumForwardOps(builder, numForwardOps):
-    builder.PrependInt32Slot(5, numForwardOps, 0)
-
 def TrainingGraphAddGradDtype(builder, gradDtype):
-    builder.PrependInt8Slot(6, gradDtype, 0)
+    builder.PrependInt8Slot(5, gradDtype, 0)
 
 def TrainingGraphAddOptimizer(builder, optimizer):
-    builder.PrependUOffsetTRelativeSlot(7, flatbuffers.number_types.UOffsetTFlags.py_type(optimizer), 0)
+    builder.PrependUOffsetTRelativeSlot(6, flatbuffers.number_types.UOffsetTFlags.py_type(optimizer), 0)
 
 def TrainingGraphAddLoss(builder, loss):
-    builder.PrependUOffsetTRelativeSlot(8, flatbuffers.number_types.UOffsetTFlags.py_type(loss), 0)
+    builder.PrependUOffsetTRelativeSlot(7, flatbuffers.number_types.UOffsetTFlags.py_type(loss), 0)
 
 def TrainingGraphAddTrainables(builder, trainables):
-    builder.PrependUOffsetTRelativeSlot(9, flatbuffers.number_types.UOffsetTFlags.py_type(trainables), 0)
+    builder.PrependUOffsetTRelativeSlot(8, flatbuffers.number_types.UOffsetTFlags.py_type(trainables), 0)
 
 def TrainingGraphStartTrainablesVector(builder, numElems):
     return builder.StartVector(4, numElems, 4)
 
 def TrainingGraphAddScheme(builder, scheme):
-    builder.PrependUOffsetTRelativeSlot(10, flatbuffers.number_types.UOffsetTFlags.py_type(scheme), 0)
+    builder.PrependUOffsetTRelativeSlot(9, flatbuffers.number_types.UOffsetTFlags.py_type(scheme), 0)
 
 def TrainingGraphAddMemory(builder, memory):
-    builder.PrependUOffsetTRelativeSlot(11, flatbuffers.number_types.UOffsetTFlags.py_type(memory), 0)
+    builder.PrependUOffsetTRelativeSlot(10, flatbuffers.number_types.UOffsetTFlags.py_type(memory), 0)
 
 def TrainingGraphAddProducer(builder, producer):
-    builder.PrependUOffsetTRelativeSlot(12, flatbuffers.number_types.UOffsetTFlags.py_type(producer), 0)
+    builder.PrependUOffsetTRelativeSlot(11, flatbuffers.number_types.UOffsetTFlags.py_type(producer), 0)
 
 def TrainingGraphEnd(builder):
     return builder.EndObject()
@@ -1017,7 +1007,6 @@ class TrainingGraphT(object):
         labelTensor = 0,
         logitsTensor = 0,
         lossTensor = 0,
-        numForwardOps = 0,
         gradDtype = 0,
         optimizer = None,
         loss = None,
@@ -1031,7 +1020,6 @@ class TrainingGraphT(object):
         self.labelTensor = labelTensor  # type: int
         self.logitsTensor = logitsTensor  # type: int
         self.lossTensor = lossTensor  # type: int
-        self.numForwardOps = numForwardOps  # type: int
         self.gradDtype = gradDtype  # type: int
         self.optimizer = optimizer  # type: Optional[OptimizerT]
         self.loss = loss  # type: Optional[LossT]
@@ -1066,7 +1054,6 @@ class TrainingGraphT(object):
         self.labelTensor = trainingGraph.LabelTensor()
         self.logitsTensor = trainingGraph.LogitsTensor()
         self.lossTensor = trainingGraph.LossTensor()
-        self.numForwardOps = trainingGraph.NumForwardOps()
         self.gradDtype = trainingGraph.GradDtype()
         if trainingGraph.Optimizer() is not None:
             self.optimizer = OptimizerT.InitFromObj(trainingGraph.Optimizer())
@@ -1111,7 +1098,6 @@ class TrainingGraphT(object):
         TrainingGraphAddLabelTensor(builder, self.labelTensor)
         TrainingGraphAddLogitsTensor(builder, self.logitsTensor)
         TrainingGraphAddLossTensor(builder, self.lossTensor)
-        TrainingGraphAddNumForwardOps(builder, self.numForwardOps)
         TrainingGraphAddGradDtype(builder, self.gradDtype)
         if self.optimizer is not None:
             TrainingGraphAddOptimizer(builder, optimizer)
@@ -1873,8 +1859,15 @@ class WeightUpdateOptions(object):
             return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
         return 0
 
+    # WeightUpdateOptions
+    def InitialStep(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 0
+
 def WeightUpdateOptionsStart(builder):
-    builder.StartObject(11)
+    builder.StartObject(12)
 
 def WeightUpdateOptionsAddVersion(builder, version):
     builder.PrependUint32Slot(0, version, 1)
@@ -1915,6 +1908,9 @@ def WeightUpdateOptionsAddSeed(builder, seed):
 def WeightUpdateOptionsAddOpUid(builder, opUid):
     builder.PrependUint32Slot(10, opUid, 0)
 
+def WeightUpdateOptionsAddInitialStep(builder, initialStep):
+    builder.PrependUint32Slot(11, initialStep, 0)
+
 def WeightUpdateOptionsEnd(builder):
     return builder.EndObject()
 
@@ -1940,6 +1936,7 @@ class WeightUpdateOptionsT(object):
         rounding = 0,
         seed = 0,
         opUid = 0,
+        initialStep = 0,
     ):
         self.version = version  # type: int
         self.gradDtype = gradDtype  # type: int
@@ -1952,6 +1949,7 @@ class WeightUpdateOptionsT(object):
         self.rounding = rounding  # type: int
         self.seed = seed  # type: int
         self.opUid = opUid  # type: int
+        self.initialStep = initialStep  # type: int
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -1998,6 +1996,7 @@ class WeightUpdateOptionsT(object):
         self.rounding = weightUpdateOptions.Rounding()
         self.seed = weightUpdateOptions.Seed()
         self.opUid = weightUpdateOptions.OpUid()
+        self.initialStep = weightUpdateOptions.InitialStep()
 
     # WeightUpdateOptionsT
     def Pack(self, builder):
@@ -2033,6 +2032,7 @@ class WeightUpdateOptionsT(object):
         WeightUpdateOptionsAddRounding(builder, self.rounding)
         WeightUpdateOptionsAddSeed(builder, self.seed)
         WeightUpdateOptionsAddOpUid(builder, self.opUid)
+        WeightUpdateOptionsAddInitialStep(builder, self.initialStep)
         weightUpdateOptions = WeightUpdateOptionsEnd(builder)
         return weightUpdateOptions
 
@@ -2128,8 +2128,15 @@ class BiasUpdateOptions(object):
             return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
         return 0
 
+    # BiasUpdateOptions
+    def InitialStep(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 0
+
 def BiasUpdateOptionsStart(builder):
-    builder.StartObject(7)
+    builder.StartObject(8)
 
 def BiasUpdateOptionsAddVersion(builder, version):
     builder.PrependUint32Slot(0, version, 1)
@@ -2155,6 +2162,9 @@ def BiasUpdateOptionsAddSeed(builder, seed):
 def BiasUpdateOptionsAddOpUid(builder, opUid):
     builder.PrependUint32Slot(6, opUid, 0)
 
+def BiasUpdateOptionsAddInitialStep(builder, initialStep):
+    builder.PrependUint32Slot(7, initialStep, 0)
+
 def BiasUpdateOptionsEnd(builder):
     return builder.EndObject()
 
@@ -2176,6 +2186,7 @@ class BiasUpdateOptionsT(object):
         rounding = 0,
         seed = 0,
         opUid = 0,
+        initialStep = 0,
     ):
         self.version = version  # type: int
         self.gradDtype = gradDtype  # type: int
@@ -2184,6 +2195,7 @@ class BiasUpdateOptionsT(object):
         self.rounding = rounding  # type: int
         self.seed = seed  # type: int
         self.opUid = opUid  # type: int
+        self.initialStep = initialStep  # type: int
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -2219,6 +2231,7 @@ class BiasUpdateOptionsT(object):
         self.rounding = biasUpdateOptions.Rounding()
         self.seed = biasUpdateOptions.Seed()
         self.opUid = biasUpdateOptions.OpUid()
+        self.initialStep = biasUpdateOptions.InitialStep()
 
     # BiasUpdateOptionsT
     def Pack(self, builder):
@@ -2239,6 +2252,7 @@ class BiasUpdateOptionsT(object):
         BiasUpdateOptionsAddRounding(builder, self.rounding)
         BiasUpdateOptionsAddSeed(builder, self.seed)
         BiasUpdateOptionsAddOpUid(builder, self.opUid)
+        BiasUpdateOptionsAddInitialStep(builder, self.initialStep)
         biasUpdateOptions = BiasUpdateOptionsEnd(builder)
         return biasUpdateOptions
 

@@ -1,0 +1,15 @@
+"""tflm-train: on-device training for TensorFlow Lite for Microcontrollers.
+
+    tm = tflm_train.convert(keras_model, samples, scheme="last:2")
+    trainer = tflm_train.Trainer(tm)            # backend="reference" (numpy spec)
+    loss = trainer.train_step(x, label)
+    open("trained.tflite", "wb").write(trainer.export())
+"""
+from .convert import convert, convert_tflite
+from .errors import InputError, ModelFormatError, TflmTrainError, UnsupportedModelError
+from .model import TrainingModel, load
+from .runtime import Trainer
+
+__version__ = "0.1.0"
+__all__ = ["convert", "convert_tflite", "load", "Trainer", "TrainingModel", "TflmTrainError", "ModelFormatError",
+           "UnsupportedModelError", "InputError"]

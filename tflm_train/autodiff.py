@@ -1,0 +1,264 @@
+"""Compile-time autodiff: appends the backward and update ops to a forward graph.
+
+Ops are emitted so that each update runs as soon as the gradient of its layer
+exists (bias, then input gradient with the pre-update weights, then the fused
+weight-gradient + update), so no parameter gradient outlives its layer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import qas
+from . import schema as S
+from . import tflite_io as io
+from ._generated import tflm_train_generated as G
+from .graph import WEIGHTED, ForwardOp
+from .schemes import TrainPlan
+
+T = io.TensorType
+CLAMPING = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MEAN")
+GRAD_DTYPES = {"float32": G.GradDType.FLOAT32, "int8": G.GradDType.INT8}
+ROUNDINGS = {"stochastic": G.RoundingMode.STOCHASTIC, "nearest": G.RoundingMode.NEAREST}
+_PREFIX = {"CONV_2D": "CONV", "DEPTHWISE_CONV_2D": "DW", "FULLY_CONNECTED": "FC"}
+
+
+@dataclass
+class Settings:
+    grad_dtype: int
+    learning_rate: float
+    rounding: int
+    seed: int
+
+
+@dataclass
+class Built:
+    """Result of the autodiff pass: the new operator list and what the metadata needs."""
+
+    operators: list
+    trainables: list  # G.TrainableTensorT
+    loss_tensor: int
+    label_tensor: int
+    forward_index: dict[int, int] = field(default_factory=dict)  # old forward op index -> new index
+
+
+def _clamps(op: ForwardOp) -> bool:
+    return op.kind in CLAMPING or (op.kind == "AVERAGE_POOL_2D" and op.activation != 0)
+
+
+class _Builder:
+    def __init__(self, model, fops: list[ForwardOp], logits: int, plan: TrainPlan, st: Settings):
+        self.m, self.fops, self.logits, self.plan, self.st = model, fops, logits, plan, st
+        self.t = model.subgraphs[0].tensors
+        self.ops: list = []
+        self.int8 = st.grad_dtype == G.GradDType.INT8
+        self.pending: dict[int, tuple[int, ...]] = {}
+        self.masks: dict[int, int] = {}
+        self.next_uid = 0
+        self.trainables: list = []
+
+    # --------------------------------------------------------------- helpers
+    def name(self, ti: int) -> str:
+        return io.tensor_name(self.t[ti])
+
+    def shape(self, ti: int) -> tuple[int, ...]:
+        return io.shape(self.t[ti])
+
+    def canonical(self, ti: int) -> int:
+        """Gradients of a RESHAPE output are stored with the shape of the reshape's input."""
+        while ti in self.reshape_of:
+            ti = self.reshape_of[ti]
+        return ti
+
+    def new_grad(self, like: int, tag: str) -> tuple[int, ...]:
+        like = self.canonical(like)
+        base = f"{self.name(like)}/{tag}"
+        if self.int8:
+            q = io.add_tensor(self.m, base, self.shape(like), T.INT8)
+            s = io.add_tensor(self.m, base + "_scale", (1,), T.FLOAT32)
+            return (q, s)
+        return (io.add_tensor(self.m, base, self.shape(like), T.FLOAT32),)
+
+    def emit(self, name: str, inputs: list[int], outputs: list[int], options) -> int:
+        self.ops.append(io.make_custom_op(self.m, name, inputs, outputs, S.encode_options(options)))
+        return len(self.ops) - 1
+
+    def contribute(self, ti: int, g: tuple[int, ...]) -> None:
+        if ti not in self.pending:
+            self.pending[ti] = g
+            return
+        out = self.new_grad(ti, "grad_sum")
+        o = G.GradAccumOptionsT()
+        o.gradDtype = self.st.grad_dtype
+        self.emit("TFLMT_GRAD_ACCUM", [self.label, *self.pending[ti], *g], list(out), o)
+        self.pending[ti] = out
+
+    # --------------------------------------------------------------- passes
+    def needs_grad(self) -> dict[int, bool]:
+        """Tensor -> True if a trained parameter lies upstream of it (its gradient is useful)."""
+        down: dict[int, bool] = {}
+        for op in self.fops:
+            acts = [op.x] if op.kind in WEIGHTED else [t for t in op.inputs if t >= 0]
+            d = op.index in self.plan.layers or any(down.get(t, False) for t in acts)
+            down[op.y] = d
+        return down
+
+    def build(self) -> Built:
+        sg = self.m.subgraphs[0]
+        original = list(sg.operators)
+        self.label = io.add_tensor(self.m, "tflm_train/label", (1,), T.INT32)
+        self.down = self.needs_grad()
+        self.reshape_of = {op.y: op.x for op in self.fops if op.kind == "RESHAPE" and self.down.get(op.x, False)}
+        spatial = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MEAN", "PAD")
+        for op in self.fops:
+            if op.kind in spatial and self.down.get(op.x, False) and self.canonical(op.x) != op.x:
+                from .errors import UnsupportedModelError
+                raise UnsupportedModelError(f"operator {op.index} ({op.kind}): its input comes from a RESHAPE "
+                                            "of a trained tensor; backpropagating through that is not supported")
+        forward_index = {}
+        for op in self.fops:
+            forward_index[op.index] = len(self.ops)
+            self.ops.append(original[op.index])
+            if self.down[op.y] and _clamps(op):
+                self.emit_mask(op)
+        loss = io.add_tensor(self.m, "tflm_train/loss", (1,), T.FLOAT32)
+        dlogits = self.new_grad(self.logits, "grad")
+        q = io.qparams(self.t[self.logits])
+        o = G.SoftmaxCeOptionsT()
+        o.gradDtype, o.numClasses = self.st.grad_dtype, int(np.prod(self.shape(self.logits)))
+        o.logitsScale, o.logitsZeroPoint = q.per_tensor_scale, q.per_tensor_zero_point
+        self.emit("TFLMT_SOFTMAX_CE", [self.label, self.logits], [loss, *dlogits], o)
+        self.pending[self.logits] = dlogits
+        self.forward_index = forward_index
+        for op in reversed(self.fops):
+            g = self.pending.pop(op.y, None)
+            if g is None or not self.down[op.y]:
+                continue
+            self.backward(op, g)
+        return Built(self.ops, self.trainables, loss, self.label, forward_index)
+
+    def emit_mask(self, op: ForwardOp) -> None:
+        q = io.qparams(self.t[op.y])
+        from .quant import activation_range
+        lo, hi = activation_range(op.activation, q.per_tensor_scale, q.per_tensor_zero_point)
+        n = int(np.prod(self.shape(op.y)))
+        mask = io.add_tensor(self.m, f"{self.name(op.y)}/mask", ((n + 7) // 8,), T.UINT8)
+        o = G.ClampMaskOptionsT()
+        o.actMin, o.actMax = lo, hi
+        self.emit("TFLMT_CLAMP_MASK", [self.label, op.y], [mask], o)
+        self.masks[op.y] = mask
+
+    def backward(self, op: ForwardOp, g: tuple[int, ...]) -> None:
+        if op.y in self.masks:
+            ga = self.new_grad(op.y, "grad_act")
+            o = G.ClampGradOptionsT()
+            o.gradDtype = self.st.grad_dtype
+            self.emit("TFLMT_CLAMP_GRAD", [self.label, *g, self.masks[op.y]], list(ga), o)
+            g = ga
+        k = op.kind
+        if k in WEIGHTED:
+            if op.index in self.plan.biases:
+                self.bias_update(op, g)
+            if self.down.get(op.x, False):
+                self.contribute(op.x, self.input_grad(op, g))
+            if op.index in self.plan.weights:
+                self.weight_update(op, g)
+        elif k == "ADD":
+            for t in op.inputs:
+                if self.down.get(t, False):
+                    self.contribute(t, g)
+        elif k == "AVERAGE_POOL_2D":
+            dx = self.new_grad(op.x, "grad")
+            o = G.AvgPoolGradOptionsT()
+            o.gradDtype, o.geometry = self.st.grad_dtype, S.geometry_t(op.geometry)
+            o.filterH, o.filterW = op.filter_hw
+            self.emit("TFLMT_AVG_POOL_GRAD", [self.label, *g], list(dx), o)
+            self.contribute(op.x, dx)
+        elif k == "MEAN":
+            dx = self.new_grad(op.x, "grad")
+            o = G.MeanGradOptionsT()
+            o.gradDtype = self.st.grad_dtype
+            self.emit("TFLMT_MEAN_GRAD", [self.label, *g], list(dx), o)
+            self.contribute(op.x, dx)
+        elif k == "PAD":
+            dx = self.new_grad(op.x, "grad")
+            o = G.PadGradOptionsT()
+            o.gradDtype, o.padBefore = self.st.grad_dtype, [int(v) for v in op.paddings[:, 0]]
+            self.emit("TFLMT_PAD_GRAD", [self.label, *g], list(dx), o)
+            self.contribute(op.x, dx)
+        elif k == "RESHAPE":
+            # Same data, other shape: the gradient tensor is shared (kernels check element counts).
+            self.contribute(op.x, g)
+        # QUANTIZE: the model input needs no gradient.
+
+    def input_grad(self, op: ForwardOp, g: tuple[int, ...]) -> tuple[int, ...]:
+        dx = self.new_grad(op.x, "grad")
+        o = G.InputGradOptionsT()
+        o.gradDtype, o.geometry = self.st.grad_dtype, S.geometry_t(op.geometry)
+        o.weightScales = [float(s) for s in io.qparams(self.t[op.weight]).scale]
+        self.emit(f"TFLMT_{_PREFIX[op.kind]}_INPUT_GRAD", [self.label, *g, op.weight], list(dx), o)
+        return dx
+
+    def _update_common(self, o) -> int:
+        o.learningRate, o.rounding, o.seed = self.st.learning_rate, self.st.rounding, self.st.seed
+        o.opUid, o.initialStep = self.next_uid, 0
+        self.next_uid += 1
+        return o.opUid
+
+    def weight_update(self, op: ForwardOp, g: tuple[int, ...]) -> None:
+        qx, qw = io.qparams(self.t[op.x]), io.qparams(self.t[op.weight])
+        wshape = self.shape(op.weight)
+        axis = 3 if op.kind == "DEPTHWISE_CONV_2D" else 0
+        factors = qas.weight_factors(qw.scale, wshape[axis])
+        o = G.WeightUpdateOptionsT()
+        o.gradDtype, o.geometry = self.st.grad_dtype, S.geometry_t(op.geometry)
+        o.inputScale, o.inputZeroPoint = qx.per_tensor_scale, qx.per_tensor_zero_point
+        o.qasScale, o.inputChannels = [float(v) for v in factors], []
+        self._update_common(o)
+        idx = self.emit(f"TFLMT_{_PREFIX[op.kind]}_WEIGHT_UPDATE", [self.label, *g, op.x, op.weight], [], o)
+        self.add_trainable(op, op.weight, G.ParamKind.WEIGHT, axis, factors, idx)
+
+    def bias_update(self, op: ForwardOp, g: tuple[int, ...]) -> None:
+        qb = io.qparams(self.t[op.bias])
+        n = self.shape(op.bias)[0]
+        factors = qas.bias_factors(qb.scale, n)
+        o = G.BiasUpdateOptionsT()
+        o.gradDtype, o.qasScale = self.st.grad_dtype, [float(v) for v in factors]
+        self._update_common(o)
+        idx = self.emit("TFLMT_BIAS_UPDATE", [self.label, *g, op.bias], [], o)
+        self.add_trainable(op, op.bias, G.ParamKind.BIAS, 0, factors, idx)
+
+    def add_trainable(self, op, ti, kind, axis, factors, update_idx) -> None:
+        t = G.TrainableTensorT()
+        t.tensor, t.name, t.kind = ti, self.name(ti), kind
+        t.layerOp, t.channelAxis = self.forward_index[op.index], axis
+        t.qasScale, t.inputChannels, t.updateOp = [float(v) for v in factors], [], update_idx
+        t.stateBytes = int(np.prod(self.shape(ti))) * io.numpy_dtype(self.t[ti].type).itemsize
+        self.trainables.append(t)
+
+
+def add_missing_biases(model, fops: list[ForwardOp], layers: frozenset[int]) -> None:
+    """Gives every trained layer without a bias a zero int32 bias (scale s_x * s_W) so it can learn one."""
+    sg = model.subgraphs[0]
+    for op in fops:
+        if op.index not in layers or op.bias >= 0:
+            continue
+        qx, qw = io.qparams(sg.tensors[op.x]), io.qparams(sg.tensors[op.weight])
+        wshape = io.shape(sg.tensors[op.weight])
+        n = wshape[3] if op.kind == "DEPTHWISE_CONV_2D" else wshape[0]
+        scales = (np.float64(qx.per_tensor_scale) * np.broadcast_to(qw.scale.astype(np.float64), (n,))).astype(np.float32)
+        bias = io.add_tensor(model, f"{io.tensor_name(sg.tensors[op.weight])}/bias", (n,), T.INT32,
+                             data=np.zeros(n, np.int32).tobytes(),
+                             quant=io.QParams(scales, np.zeros(n, np.int64), 0))
+        tfl_op = sg.operators[op.index]
+        ins = [int(v) for v in tfl_op.inputs]
+        ins = ins + [-1] * (3 - len(ins))
+        ins[2] = bias
+        tfl_op.inputs = np.asarray(ins, np.int32)
+        op.inputs = ins
+
+
+def build(model, fops: list[ForwardOp], logits: int, plan: TrainPlan, st: Settings) -> Built:
+    add_missing_biases(model, fops, plan.biases)
+    return _Builder(model, fops, logits, plan, st).build()

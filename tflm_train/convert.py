@@ -1,0 +1,159 @@
+"""Front doors: Keras / SavedModel through the TF converter, or any int8 .tflite."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from . import autodiff
+from . import schema as S
+from . import tflite_io as io
+from ._generated import tflm_train_generated as G
+from .errors import InputError, UnsupportedModelError
+from .graph import parse_forward_ops
+from .model import TrainingModel, analytic_memory
+from .schemes import plan_scheme
+
+DEFAULT_LEARNING_RATE = 0.01
+PRODUCER = "tflm-train 0.1.0"
+
+
+def convert(model, representative_data, *, scheme: str = "bias", grad_dtype: str = "float32",
+            learning_rate: float | None = None, seed: int = 0, rounding: str = "stochastic") -> TrainingModel:
+    """Keras model (or SavedModel path) -> full-int8 .tflite (TF converter) -> training model.
+
+    representative_data: an array of samples [N, ...] or an iterable of samples, as the
+    model takes them (float). It calibrates the int8 activation ranges.
+    """
+    int8 = keras_to_int8_tflite(model, representative_data)
+    return convert_tflite(int8, scheme=scheme, grad_dtype=grad_dtype, learning_rate=learning_rate,
+                          seed=seed, rounding=rounding)
+
+
+def keras_to_int8_tflite(model, representative_data) -> bytes:
+    import tensorflow as tf
+
+    if representative_data is None:
+        raise InputError("representative_data is required: full-integer quantization of a float model needs "
+                         "sample inputs to calibrate activation ranges")
+    if isinstance(model, (str, os.PathLike)):
+        if not os.path.isdir(model):
+            raise InputError(f"{os.fspath(model)}: not a SavedModel directory")
+        converter = tf.lite.TFLiteConverter.from_saved_model(os.fspath(model))
+    elif isinstance(model, tf.keras.Model):
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    else:
+        raise InputError(f"convert() takes a Keras model or a SavedModel path, not {type(model).__name__}")
+    samples = _samples(representative_data)
+
+    def rep():
+        for s in samples:
+            yield [s]
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = rep
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def _samples(data) -> list[np.ndarray]:
+    if isinstance(data, np.ndarray):
+        items = list(data)
+    else:
+        try:
+            items = list(data)
+        except TypeError:
+            raise InputError("representative_data must be an array of samples or an iterable of samples") from None
+    if not items:
+        raise InputError("representative_data is empty")
+    out = []
+    for s in items:
+        a = np.asarray(s, np.float32)
+        out.append(a if a.ndim and a.shape[0] == 1 else a[None])
+    return out
+
+
+def convert_tflite(tflite, *, scheme: str = "bias", grad_dtype: str = "float32", learning_rate: float | None = None,
+                   seed: int = 0, rounding: str = "stochastic") -> TrainingModel:
+    """Any int8 .tflite (bytes or path) that TFLM runs -> training model."""
+    model = io.read_model(tflite, "input model")
+    if io.get_metadata(model, S.METADATA_NAME) is not None:
+        raise InputError("the model is already a tflm-train training model")
+    if grad_dtype not in autodiff.GRAD_DTYPES:
+        raise InputError(f"grad_dtype must be 'float32' or 'int8', got {grad_dtype!r}")
+    if rounding not in autodiff.ROUNDINGS:
+        raise InputError(f"rounding must be 'stochastic' or 'nearest', got {rounding!r}")
+    lr = DEFAULT_LEARNING_RATE if learning_rate is None else float(learning_rate)
+    if not np.isfinite(lr) or lr <= 0:
+        raise InputError(f"learning_rate must be a positive finite number, got {learning_rate!r}")
+    if not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**32:
+        raise InputError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    if len(model.subgraphs) != 1:
+        raise UnsupportedModelError(f"the model has {len(model.subgraphs)} subgraphs; only single-subgraph "
+                                    "models are supported")
+    sg = model.subgraphs[0]
+    if len(sg.inputs) != 1 or len(sg.outputs) != 1:
+        raise UnsupportedModelError(f"the model needs exactly one input and one output, has {len(sg.inputs)} "
+                                    f"and {len(sg.outputs)}")
+    logits = _fold_output_softmax(model)
+    fops = parse_forward_ops(model)
+    for op in fops:
+        if op.kind == "SOFTMAX":
+            raise UnsupportedModelError(f"operator {op.index} (SOFTMAX): only a softmax at the model output is "
+                                        "supported (it is folded into the loss)")
+        if op.kind == "DEQUANTIZE":
+            raise UnsupportedModelError(f"operator {op.index} (DEQUANTIZE): only at the model output is supported")
+        if op.kind == "QUANTIZE" and op.x != sg.inputs[0]:
+            raise UnsupportedModelError(f"operator {op.index} (QUANTIZE): only at the model input is supported")
+    if sg.tensors[logits].type != io.TensorType.INT8 or io.qparams(sg.tensors[logits]) is None:
+        raise UnsupportedModelError("the model output (logits) must be an int8 tensor; quantize the model fully")
+    plan = plan_scheme(scheme, fops)
+    settings = autodiff.Settings(autodiff.GRAD_DTYPES[grad_dtype], lr, autodiff.ROUNDINGS[rounding], int(seed))
+    built = autodiff.build(model, fops, logits, plan, settings)
+    x = int(sg.inputs[0])
+    sg.operators = built.operators
+    sg.inputs = np.asarray([x, built.label_tensor], np.int32)
+    sg.outputs = np.asarray([logits, built.loss_tensor], np.int32)
+
+    g = G.TrainingGraphT()
+    g.inputTensor, g.labelTensor, g.logitsTensor, g.lossTensor = x, built.label_tensor, logits, built.loss_tensor
+    g.gradDtype = settings.grad_dtype
+    g.optimizer = G.OptimizerT()
+    g.optimizer.learningRate, g.optimizer.rounding, g.optimizer.seed = lr, settings.rounding, settings.seed
+    g.loss = G.LossT()
+    g.loss.numClasses = int(np.prod(io.shape(sg.tensors[logits])))
+    g.trainables = built.trainables
+    g.scheme, g.producer = scheme, PRODUCER
+    io.set_metadata(model, S.METADATA_NAME, S.encode_graph(g))
+    tm = TrainingModel(io.write_model(model), "converted model")
+    # Second pass: store the memory summary computed on the final graph.
+    mem = analytic_memory(tm)
+    g.memory = G.MemorySummaryT()
+    g.memory.source = mem["source"]
+    g.memory.inferencePeakBytes, g.memory.trainingPeakBytes = mem["inference_peak_bytes"], mem["training_peak_bytes"]
+    g.memory.trainableBytes, g.memory.maskBytes = mem["trainable_bytes"], mem["mask_bytes"]
+    io.set_metadata(tm.model, S.METADATA_NAME, S.encode_graph(g))
+    return TrainingModel(io.write_model(tm.model), "converted model")
+
+
+def _fold_output_softmax(model) -> int:
+    """Drops a trailing SOFTMAX / DEQUANTIZE; returns the int8 logits tensor."""
+    sg = model.subgraphs[0]
+    out = int(sg.outputs[0])
+    while True:
+        producers = [i for i, op in enumerate(sg.operators) if out in [int(t) for t in op.outputs]]
+        if not producers:
+            raise UnsupportedModelError("the model output is not produced by any operator")
+        i = producers[0]
+        op = sg.operators[i]
+        kind = io.op_name(model, op)
+        if kind not in ("SOFTMAX", "DEQUANTIZE"):
+            return out
+        consumers = [j for j, o in enumerate(sg.operators) if j != i and out in [int(t) for t in o.inputs]]
+        if consumers:
+            return out
+        del sg.operators[i]
+        out = int(op.inputs[0])
+        sg.outputs = np.asarray([out], np.int32)

@@ -1,0 +1,199 @@
+"""TrainingModel: a training-capable .tflite (bytes) plus its parsed TrainingGraph."""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import memory
+from . import schema as S
+from . import tflite_io as io
+from ._generated import tflm_train_generated as G
+from .errors import ModelFormatError
+from .graph import ForwardOp, parse_forward_ops
+
+UPDATE_OPS = ("TFLMT_CONV_WEIGHT_UPDATE", "TFLMT_DW_WEIGHT_UPDATE", "TFLMT_FC_WEIGHT_UPDATE", "TFLMT_BIAS_UPDATE")
+
+
+@dataclass
+class TrainOp:
+    index: int
+    name: str
+    inputs: list[int]
+    outputs: list[int]
+    options: object
+
+
+def split_ops(model, where: str) -> tuple[list[ForwardOp], list[TrainOp]]:
+    """Forward (builtin) ops as ForwardOps, and TFLMT_* ops with decoded options."""
+    sg = model.subgraphs[0]
+    fwd_idx, train = [], []
+    for i, op in enumerate(sg.operators):
+        name = io.op_name(model, op)
+        if name.startswith(S.OP_PREFIX):
+            data = b"" if op.customOptions is None else np.asarray(op.customOptions, np.uint8).tobytes()
+            opts = S.decode_options(name, data, f"{where}: operator {i} ({name})")
+            train.append(TrainOp(i, name, [int(t) for t in op.inputs], [int(t) for t in op.outputs], opts))
+        else:
+            fwd_idx.append(i)
+    fops = parse_forward_ops(_SubsetView(model, fwd_idx))
+    for f, i in zip(fops, fwd_idx):
+        f.index = i
+    return fops, train
+
+
+class _SubsetView:
+    """A model whose subgraph 0 lists only some operators (for parse_forward_ops)."""
+
+    def __init__(self, model, indices):
+        self.operatorCodes, self.buffers = model.operatorCodes, model.buffers
+        sg = model.subgraphs[0]
+
+        class _SG:
+            tensors = sg.tensors
+            operators = [sg.operators[i] for i in indices]
+        self.subgraphs = [_SG()]
+
+
+class TrainingModel:
+    """A converted model. `data` is a valid TFLite flatbuffer with our ops and metadata."""
+
+    def __init__(self, data: bytes, where: str = "model"):
+        self._data = bytes(data)
+        self.model = io.read_model(self._data, where)
+        raw = io.get_metadata(self.model, S.METADATA_NAME)
+        if raw is None:
+            raise ModelFormatError(f"{where}: no '{S.METADATA_NAME}' metadata; this is a plain TFLite model. "
+                                   "Make a training model with tflm_train.convert_tflite(...)")
+        self.graph = S.decode_graph(raw, where)
+        self.forward_ops, self.train_ops = split_ops(self.model, where)
+        self._validate(where)
+
+    # ---------------------------------------------------------------- access
+    @property
+    def tensors(self):
+        return self.model.subgraphs[0].tensors
+
+    @property
+    def num_classes(self) -> int:
+        return self.graph.loss.numClasses
+
+    @property
+    def grad_dtype(self) -> str:
+        return "int8" if self.graph.gradDtype == G.GradDType.INT8 else "float32"
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.graph.optimizer.learningRate)
+
+    @property
+    def scheme(self) -> str:
+        s = self.graph.scheme
+        return s.decode() if isinstance(s, bytes) else str(s)
+
+    def input_details(self) -> tuple[tuple[int, ...], np.dtype, io.QParams | None]:
+        t = self.tensors[self.graph.inputTensor]
+        return io.shape(t), io.numpy_dtype(t.type), io.qparams(t)
+
+    def trainable_names(self) -> list[str]:
+        return [(t.name.decode() if isinstance(t.name, bytes) else t.name) for t in self.graph.trainables]
+
+    def to_bytes(self) -> bytes:
+        return self._data
+
+    def save(self, path: str | os.PathLike) -> None:
+        atomic_write(path, self._data)
+
+    def memory_report(self) -> dict:
+        return analytic_memory(self)
+
+    # ---------------------------------------------------------------- checks
+    def _validate(self, where: str) -> None:
+        g, sg = self.graph, self.model.subgraphs[0]
+        nt = len(sg.tensors)
+        for field in ("inputTensor", "labelTensor", "logitsTensor", "lossTensor"):
+            v = getattr(g, field)
+            if not 0 <= v < nt:
+                raise ModelFormatError(f"{where}: TrainingGraph.{field} = {v} is not a tensor index (0..{nt - 1})")
+        if list(sg.inputs) != [g.inputTensor, g.labelTensor]:
+            raise ModelFormatError(f"{where}: model inputs {list(sg.inputs)} are not [input, label] of the metadata")
+        if sg.tensors[g.labelTensor].type != io.TensorType.INT32:
+            raise ModelFormatError(f"{where}: the label tensor must be int32")
+        logits = sg.tensors[g.logitsTensor]
+        if logits.type != io.TensorType.INT8 or int(np.prod(io.shape(logits))) != g.loss.numClasses:
+            raise ModelFormatError(f"{where}: logits tensor does not hold {g.loss.numClasses} int8 classes")
+        if g.optimizer is None or not np.isfinite(g.optimizer.learningRate) or g.optimizer.learningRate < 0:
+            raise ModelFormatError(f"{where}: missing optimizer or invalid learning rate")
+        ops_by_index = {op.index: op for op in self.train_ops}
+        for t in g.trainables or []:
+            tname = t.name.decode() if isinstance(t.name, bytes) else t.name
+            label = f"{where}: trainable '{tname}'"
+            if not 0 <= t.tensor < nt or io.buffer_array(self.model, sg.tensors[t.tensor]) is None:
+                raise ModelFormatError(f"{label}: tensor {t.tensor} is not a constant tensor")
+            up = ops_by_index.get(t.updateOp)
+            if up is None or up.name not in UPDATE_OPS or up.inputs[-1] != t.tensor:
+                raise ModelFormatError(f"{label}: update op {t.updateOp} does not update tensor {t.tensor}")
+            shp = io.shape(sg.tensors[t.tensor])
+            if not 0 <= t.channelAxis < len(shp) or len(t.qasScale) != shp[t.channelAxis]:
+                raise ModelFormatError(f"{label}: {len(t.qasScale)} QAS scales for {shp} (axis {t.channelAxis})")
+            if not np.allclose(np.asarray(up.options.qasScale, np.float32), np.asarray(t.qasScale, np.float32)):
+                raise ModelFormatError(f"{label}: QAS scales differ between metadata and op {t.updateOp}")
+            n_in = shp[-1]
+            if any(not 0 <= c < n_in for c in (t.inputChannels if t.inputChannels is not None else [])):
+                raise ModelFormatError(f"{label}: update mask names a channel outside 0..{n_in - 1}")
+        for op in self.train_ops:
+            for ti in op.inputs + op.outputs:
+                if not 0 <= ti < nt:
+                    raise ModelFormatError(f"{where}: operator {op.index} ({op.name}) references tensor {ti}")
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    """Writes all of `data` or nothing: a temp file in the same folder, fsync, rename."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tflm_train-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def analytic_memory(tm: TrainingModel) -> dict:
+    m, g = tm.model, tm.graph
+    sg = m.subgraphs[0]
+    fwd = [op.index for op in tm.forward_ops]
+    infer = memory.greedy_peak(memory.lifetimes(m, fwd, [g.inputTensor], [g.logitsTensor]))
+    everything = list(range(len(sg.operators)))
+    bufs = memory.lifetimes(m, everything, [g.inputTensor, g.labelTensor], [g.logitsTensor, g.lossTensor])
+    trainable = sum(t.stateBytes for t in g.trainables or [])
+    masks = sum(b.size for b in bufs if sg.tensors[b.tensor].type == io.TensorType.UINT8)
+    return {
+        "source": "analytic",
+        "inference_peak_bytes": int(infer),
+        "training_peak_bytes": int(memory.greedy_peak(bufs) + trainable),
+        "trainable_bytes": int(trainable),
+        "mask_bytes": int(masks),
+    }
+
+
+def load(path_or_bytes) -> TrainingModel:
+    """Loads a training model from a path or bytes, validating it."""
+    if isinstance(path_or_bytes, (str, os.PathLike)):
+        where = os.fspath(path_or_bytes)
+        try:
+            with open(path_or_bytes, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise ModelFormatError(f"{where}: cannot read: {e.strerror}") from None
+        return TrainingModel(data, where)
+    if not isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        raise ModelFormatError(f"load() takes a path or bytes, not {type(path_or_bytes).__name__}")
+    return TrainingModel(bytes(path_or_bytes))

@@ -1,0 +1,278 @@
+"""numpy semantics of the TFLMT_* training operators: the spec the C kernels match.
+
+Gradients are of the loss w.r.t. *real* values (dequantized activations and
+parameters). A gradient is a float32 array (GradDType FLOAT32) or an int8 array
+with a float32 per-tensor scale (GradDType INT8), see `quantize_grad`.
+
+Float arithmetic is float32 and every float reduction is a sequential sum in the
+order stated at the function, so a C loop nest in that order gives the same bits
+(compile with -ffp-contract=off).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..graph import Geometry
+from . import forward as F
+from .prng import uniform
+
+f32 = np.float32
+INT32_LO, INT32_HI = -(2**31), 2**31 - 1
+WEIGHT_LO, WEIGHT_HI = -127, 127  # symmetric int8 weights stay symmetric
+
+
+@dataclass
+class QGrad:
+    """An int8 gradient: real value = q * scale."""
+
+    q: np.ndarray  # int8
+    scale: np.float32
+
+    def real(self) -> np.ndarray:
+        return self.q.astype(f32) * f32(self.scale)
+
+
+def quantize_grad(v: np.ndarray) -> QGrad:
+    """Per-tensor symmetric int8 with a dynamic scale: scale = max|v| / 127."""
+    v = np.asarray(v, f32)
+    m = f32(np.max(np.abs(v))) if v.size else f32(0)
+    if not np.isfinite(m):
+        raise FloatingPointError("non-finite gradient")
+    if m == 0:
+        return QGrad(np.zeros(v.shape, np.int8), f32(0))
+    inv = f32(127) / m
+    q = np.clip(np.rint(v * inv), -127, 127).astype(np.int8)
+    return QGrad(q, f32(m / f32(127)))
+
+
+# ----------------------------------------------------------------------------- loss
+
+def softmax_ce(label: int, logits_q: np.ndarray, scale: float, zero_point: int) -> tuple[np.float32, np.ndarray]:
+    """Loss and d loss / d real logits, computed in float64 with C's exp/log, rounded to float32."""
+    z = [float(scale) * (int(v) - zero_point) for v in logits_q.ravel()]
+    m = max(z)
+    e = [math.exp(v - m) for v in z]
+    s = 0.0
+    for v in e:
+        s += v
+    loss = math.log(s) - (z[label] - m)
+    g = np.array([e[i] / s - (1.0 if i == label else 0.0) for i in range(len(z))], f32)
+    return f32(loss), g.reshape(logits_q.shape)
+
+
+# ----------------------------------------------------------------------------- masks
+
+def clamp_mask(y: np.ndarray, act_min: int, act_max: int) -> np.ndarray:
+    """1 bit per element (LSB first, row-major): set where the forward clamp was inactive."""
+    bits = ((y > act_min) & (y < act_max)).ravel()
+    return np.packbits(bits, bitorder="little")
+
+
+def unpack_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    n = int(np.prod(shape))
+    return np.unpackbits(mask, count=n, bitorder="little").astype(bool).reshape(shape)
+
+
+def clamp_grad(g, mask: np.ndarray):
+    m = unpack_mask(mask, g.q.shape if isinstance(g, QGrad) else g.shape)
+    if isinstance(g, QGrad):
+        return QGrad(np.where(m, g.q, 0).astype(np.int8), g.scale)
+    return np.where(m, g, f32(0)).astype(f32)
+
+
+def grad_accum(g1, g2):
+    if isinstance(g1, QGrad):
+        return quantize_grad(g1.q.astype(f32) * g1.scale + g2.q.astype(f32) * g2.scale)
+    return (g1 + g2).astype(f32)
+
+
+# ----------------------------------------------------------------------------- update
+
+def sgd_step(values: np.ndarray, grad: np.ndarray, qas: np.ndarray, channel_axis: int, lr: float,
+             stochastic: bool, seed: int, op_uid: int, step: int, lo: int, hi: int,
+             update: np.ndarray | None = None) -> np.ndarray:
+    """values <- saturate(values - round(grad * qas[channel] * lr)); `update` masks elements.
+
+    round is floor(t + u), u from the PRNG at the element's row-major index
+    (stochastic), or rint (nearest). A non-finite t moves nothing.
+    """
+    shape = [1] * grad.ndim
+    shape[channel_axis] = -1
+    t = (grad.astype(f32) * qas.astype(f32).reshape(shape)) * f32(lr)
+    if stochastic:
+        u = uniform(seed, op_uid, step, np.arange(t.size, dtype=np.uint64)).reshape(t.shape)
+        r = np.floor(t + u)
+    else:
+        r = np.rint(t)
+    r = np.where(np.isfinite(r), r, f32(0))
+    step_int = np.clip(r, f32(-(2.0**31)), f32(2.0**31)).astype(np.int64)
+    new = np.clip(values.astype(np.int64) - step_int, lo, hi)
+    if update is not None:
+        new = np.where(update, new, values)
+    return new.astype(values.dtype)
+
+
+def bias_grad(g) -> np.ndarray:
+    """Sum over every axis but the last (channels); sequential in row-major position order."""
+    if isinstance(g, QGrad):
+        return g.q.reshape(-1, g.q.shape[-1]).astype(np.int64).sum(axis=0).astype(f32) * f32(g.scale)
+    rows = g.reshape(-1, g.shape[-1])
+    acc = np.zeros(rows.shape[1], f32)
+    for r in rows:
+        acc += r
+    return acc
+
+
+def _x_real(x: np.ndarray, zx: int, sx: float) -> np.ndarray:
+    return (x.astype(np.int32) - zx).astype(f32) * f32(sx)
+
+
+def conv_weight_grad(g, x: np.ndarray, zx: int, sx: float, w_shape, g_: Geometry, depthwise: bool) -> np.ndarray:
+    """dW. Float32: for every element, a sequential sum over output pixels in row-major order."""
+    oc_or_1, kh, kw, ic = w_shape
+    _, oh, ow, c_out = (g.q if isinstance(g, QGrad) else g).shape
+    if isinstance(g, QGrad):
+        p = F._padded(x.astype(np.int64) - zx, g_, kh, kw, oh, ow)
+        gq = g.q.astype(np.int64)[0]
+        dw = np.zeros(w_shape, np.int64)
+        for i in range(kh):
+            for j in range(kw):
+                t = F.tap(p, g_, i, j, oh, ow)
+                if depthwise:
+                    dw[0, i, j, :] = (gq * t).reshape(-1, ic).sum(axis=0)
+                else:
+                    dw[:, i, j, :] = gq.reshape(-1, c_out).T @ t.reshape(-1, ic)
+        return dw.astype(f32) * (f32(g.scale) * f32(sx))
+    p = F._padded(_x_real(x, zx, sx)[None][0], g_, kh, kw, oh, ow)
+    patches = np.stack([F.tap(p, g_, i, j, oh, ow) for i in range(kh) for j in range(kw)], axis=2)
+    patches = patches.reshape(oh * ow, kh * kw, ic)  # [P, K, IC]
+    gp = g.reshape(oh * ow, c_out)
+    if depthwise:
+        acc = np.zeros((kh * kw, ic), f32)
+        for pi in range(oh * ow):
+            acc += gp[pi][None, :] * patches[pi]
+        return acc.reshape(1, kh, kw, ic)
+    acc = np.zeros((c_out, kh * kw, ic), f32)
+    for pi in range(oh * ow):
+        acc += gp[pi][:, None, None] * patches[pi][None]
+    return acc.reshape(c_out, kh, kw, ic)
+
+
+def fc_weight_grad(g, x: np.ndarray, zx: int, sx: float) -> np.ndarray:
+    if isinstance(g, QGrad):
+        prod = g.q.reshape(-1, 1).astype(np.int64) * (x.reshape(1, -1).astype(np.int64) - zx)
+        return prod.astype(f32) * (f32(g.scale) * f32(sx))
+    return g.reshape(-1, 1) * _x_real(x, zx, sx).reshape(1, -1)
+
+
+# ----------------------------------------------------------------------------- input gradients
+
+def _rescale_for_int_accum(g: QGrad, w_scales: np.ndarray) -> tuple[np.ndarray, np.float32]:
+    """Fold per-output-channel weight scales into the int8 gradient so one int32 sum suffices."""
+    smax = f32(np.max(w_scales))
+    r = (w_scales.astype(f32) / smax).astype(f32)
+    gh = np.clip(np.rint(g.q.astype(f32) * r), -127, 127).astype(np.int64)
+    return gh, f32(g.scale * smax)
+
+
+def conv_input_grad(g, w: np.ndarray, w_scales: np.ndarray, g_: Geometry, x_shape) -> object:
+    """dx of CONV_2D (a transposed conv). Float32 order per element: taps (i, j) row-major, then oc."""
+    oc, kh, kw, ic = w.shape
+    _, h, wd, _ = x_shape
+    gq = g.q if isinstance(g, QGrad) else g
+    _, oh, ow, _ = gq.shape
+    ph = (oh - 1) * g_.stride_h + (kh - 1) * g_.dilation_h + 1 + g_.pad_top + h
+    pw = (ow - 1) * g_.stride_w + (kw - 1) * g_.dilation_w + 1 + g_.pad_left + wd
+    sl = lambda i, j: (slice(i * g_.dilation_h, i * g_.dilation_h + (oh - 1) * g_.stride_h + 1, g_.stride_h),
+                       slice(j * g_.dilation_w, j * g_.dilation_w + (ow - 1) * g_.stride_w + 1, g_.stride_w))
+    crop = lambda d: d[g_.pad_top:g_.pad_top + h, g_.pad_left:g_.pad_left + wd][None]
+    if isinstance(g, QGrad):
+        gh, s = _rescale_for_int_accum(g, w_scales)
+        d = np.zeros((ph, pw, ic), np.int64)
+        w64 = w.astype(np.int64)
+        for i in range(kh):
+            for j in range(kw):
+                d[sl(i, j)] += gh[0] @ w64[:, i, j, :]
+        return quantize_grad(crop(d).astype(f32) * s)
+    wr = w.astype(f32) * w_scales.astype(f32).reshape(-1, 1, 1, 1)
+    d = np.zeros((ph, pw, ic), f32)
+    for i in range(kh):
+        for j in range(kw):
+            view = d[sl(i, j)]
+            for o in range(oc):
+                view += g[0, :, :, o:o + 1] * wr[o, i, j]
+    return crop(d).astype(f32)
+
+
+def depthwise_input_grad(g, w: np.ndarray, w_scales: np.ndarray, g_: Geometry, x_shape):
+    """dx of DEPTHWISE_CONV_2D. Float32 order per element: taps (i, j) row-major."""
+    _, kh, kw, c = w.shape
+    _, h, wd, _ = x_shape
+    gq = g.q if isinstance(g, QGrad) else g
+    _, oh, ow, _ = gq.shape
+    ph = (oh - 1) * g_.stride_h + (kh - 1) * g_.dilation_h + 1 + g_.pad_top + h
+    pw = (ow - 1) * g_.stride_w + (kw - 1) * g_.dilation_w + 1 + g_.pad_left + wd
+    sl = lambda i, j: (slice(i * g_.dilation_h, i * g_.dilation_h + (oh - 1) * g_.stride_h + 1, g_.stride_h),
+                       slice(j * g_.dilation_w, j * g_.dilation_w + (ow - 1) * g_.stride_w + 1, g_.stride_w))
+    crop = lambda d: d[g_.pad_top:g_.pad_top + h, g_.pad_left:g_.pad_left + wd][None]
+    if isinstance(g, QGrad):
+        d = np.zeros((ph, pw, c), np.int64)
+        for i in range(kh):
+            for j in range(kw):
+                d[sl(i, j)] += g.q[0].astype(np.int64) * w[0, i, j].astype(np.int64)
+        per_c = (f32(g.scale) * w_scales.astype(f32)).astype(f32)
+        return quantize_grad(crop(d).astype(f32) * per_c)
+    wr = w.astype(f32) * w_scales.astype(f32).reshape(1, 1, 1, -1)
+    d = np.zeros((ph, pw, c), f32)
+    for i in range(kh):
+        for j in range(kw):
+            d[sl(i, j)] += g[0] * wr[0, i, j]
+    return crop(d).astype(f32)
+
+
+def fc_input_grad(g, w: np.ndarray, w_scales: np.ndarray, x_shape):
+    """dx of FULLY_CONNECTED. Float32 order per element: sequential over output units."""
+    o, n = w.shape
+    if isinstance(g, QGrad):
+        scales = np.broadcast_to(w_scales.astype(f32), (o,))
+        gh, s = _rescale_for_int_accum(QGrad(g.q.reshape(o), g.scale), scales)
+        acc = gh @ w.astype(np.int64)
+        return quantize_grad((acc.astype(f32) * s).reshape(x_shape))
+    wr = w.astype(f32) * np.broadcast_to(w_scales.astype(f32), (o,)).reshape(-1, 1)
+    gv = g.reshape(o)
+    acc = np.zeros(n, f32)
+    for k in range(o):
+        acc += gv[k] * wr[k]
+    return acc.reshape(x_shape)
+
+
+def avg_pool_grad(g, fh: int, fw: int, g_: Geometry, x_shape):
+    """Each output's gradient / its window count, added to the window; outputs in row-major order."""
+    _, h, w, c = x_shape
+    gv = g.real() if isinstance(g, QGrad) else g
+    _, oh, ow, _ = gv.shape
+    d = np.zeros((h, w, c), f32)
+    rows = F.pool_windows(h, oh, fh, g_.stride_h, g_.pad_top)
+    cols = F.pool_windows(w, ow, fw, g_.stride_w, g_.pad_left)
+    for oy, (r0, r1) in enumerate(rows):
+        for ox, (c0, c1) in enumerate(cols):
+            d[r0:r1, c0:c1] += gv[0, oy, ox] / f32((r1 - r0) * (c1 - c0))
+    return quantize_grad(d[None]) if isinstance(g, QGrad) else d[None]
+
+
+def mean_grad(g, x_shape):
+    _, h, w, c = x_shape
+    n = f32(h * w)
+    if isinstance(g, QGrad):
+        return QGrad(np.broadcast_to(g.q.reshape(1, 1, 1, c), x_shape).copy(), f32(g.scale / n))
+    return np.broadcast_to((g.reshape(1, 1, 1, c) / n).astype(f32), x_shape).copy()
+
+
+def pad_grad(g, pad_before: np.ndarray, x_shape):
+    sl = tuple(slice(int(b), int(b) + int(n)) for b, n in zip(pad_before, x_shape))
+    if isinstance(g, QGrad):
+        return QGrad(np.ascontiguousarray(g.q[sl]), g.scale)
+    return np.ascontiguousarray(g[sl])

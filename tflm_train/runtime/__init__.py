@@ -1,0 +1,80 @@
+"""Trainer: train_step / predict / gradients / export over a backend."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+from ..model import TrainingModel, load
+from .reference import ReferenceBackend
+
+BACKENDS = ("reference",)
+
+
+class Trainer:
+    """Runs a TrainingModel. backend="reference" executes the numpy spec of every op."""
+
+    def __init__(self, tm: TrainingModel | bytes | str, backend: str = "reference"):
+        if not isinstance(tm, TrainingModel):
+            tm = load(tm)
+        if backend not in BACKENDS:
+            raise InputError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+        self.model = tm
+        self.backend_name = backend
+        self._backend = ReferenceBackend(tm)
+
+    # ------------------------------------------------------------- inputs
+    def _input(self, x) -> np.ndarray:
+        shape, dtype, q = self.model.input_details()
+        a = np.asarray(x)
+        if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
+            raise InputError(f"input must be numeric, got dtype {a.dtype}")
+        if a.shape != tuple(shape):
+            if a.size == int(np.prod(shape)) and a.shape == tuple(shape[1:]):
+                a = a.reshape(shape)
+            else:
+                raise InputError(f"input has shape {a.shape}, the model takes {tuple(shape)} (or {tuple(shape[1:])})")
+        if not np.all(np.isfinite(a.astype(np.float64))):
+            raise InputError("input contains NaN or infinity")
+        if dtype == np.int8 and np.issubdtype(a.dtype, np.floating):
+            from ..reference.forward import quantize
+            return quantize(a.astype(np.float32), q.per_tensor_scale, q.per_tensor_zero_point)
+        if dtype == np.int8 and a.dtype != np.int8:
+            raise InputError(f"input dtype {a.dtype}: give float values (quantized for you) or int8")
+        return a.astype(dtype)
+
+    def _label(self, y) -> int:
+        try:
+            v = int(np.asarray(y).reshape(()))
+        except (TypeError, ValueError):
+            raise InputError(f"label must be one integer class, got {y!r}") from None
+        if np.asarray(y).dtype.kind not in "iu" and float(np.asarray(y)) != v:
+            raise InputError(f"label must be an integer, got {y!r}")
+        if not 0 <= v < self.model.num_classes:
+            raise InputError(f"label {v} out of range: the model has {self.model.num_classes} classes (0..."
+                             f"{self.model.num_classes - 1})")
+        return v
+
+    # ------------------------------------------------------------- API
+    def train_step(self, x, y) -> float:
+        """One SGD step on one sample; returns the loss before the update."""
+        return float(self._backend.train_step(self._input(x), self._label(y)))
+
+    def predict(self, x) -> np.ndarray:
+        """Float logits (dequantized) for one sample. Runs no training op."""
+        return self._backend.predict(self._input(x))
+
+    def gradients(self, x, y) -> dict[str, np.ndarray]:
+        """Gradient of the loss w.r.t. each trainable real-valued parameter; no update."""
+        return self._backend.gradients(self._input(x), self._label(y))
+
+    def evaluate(self, xs, ys) -> float:
+        """Top-1 accuracy over samples."""
+        hits = sum(int(np.argmax(self.predict(x)) == int(y)) for x, y in zip(xs, ys))
+        return hits / max(len(ys), 1)
+
+    def export(self) -> bytes:
+        """A .tflite training model with the trained values baked in."""
+        return self._backend.export()
+
+    def memory_report(self) -> dict:
+        return self.model.memory_report()
