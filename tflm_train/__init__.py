@@ -5,11 +5,11 @@
     loss = trainer.train_step(x, label)
     open("trained.tflite", "wb").write(trainer.export())
 """
-from .convert import convert, convert_tflite
+from .converter import convert, convert_tflite, keras_to_int8_tflite
 from .errors import InputError, ModelFormatError, TflmTrainError, UnsupportedModelError
 from .model import TrainingModel, load
 from .runtime import Trainer
 
 __version__ = "0.1.0"
-__all__ = ["convert", "convert_tflite", "load", "Trainer", "TrainingModel", "TflmTrainError", "ModelFormatError",
+__all__ = ["convert", "convert_tflite", "keras_to_int8_tflite", "load", "Trainer", "TrainingModel", "TflmTrainError", "ModelFormatError",
            "UnsupportedModelError", "InputError"]

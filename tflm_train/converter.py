@@ -41,7 +41,11 @@ def keras_to_int8_tflite(model, representative_data) -> bytes:
             raise InputError(f"{os.fspath(model)}: not a SavedModel directory")
         converter = tf.lite.TFLiteConverter.from_saved_model(os.fspath(model))
     elif isinstance(model, tf.keras.Model):
-        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        # Batch 1 with static shapes (what TFLM runs): Flatten & co. fold into RESHAPE.
+        if len(model.inputs) != 1:
+            raise InputError(f"the Keras model has {len(model.inputs)} inputs; one is supported")
+        inp = tf.keras.Input(tuple(model.inputs[0].shape[1:]), batch_size=1)
+        converter = tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(inp, model(inp, training=False)))
     else:
         raise InputError(f"convert() takes a Keras model or a SavedModel path, not {type(model).__name__}")
     samples = _samples(representative_data)
