@@ -11,7 +11,7 @@ from . import memory
 from . import schema as S
 from . import tflite_io as io
 from ._generated import tflm_train_generated as G
-from .errors import ModelFormatError
+from .errors import ModelFormatError, TflmTrainError
 from .graph import ForwardOp, parse_forward_ops
 
 UPDATE_OPS = ("TFLMT_CONV_WEIGHT_UPDATE", "TFLMT_DW_WEIGHT_UPDATE", "TFLMT_FC_WEIGHT_UPDATE", "TFLMT_BIAS_UPDATE")
@@ -62,6 +62,14 @@ class TrainingModel:
 
     def __init__(self, data: bytes, where: str = "model"):
         self._data = bytes(data)
+        try:
+            self._parse(where)
+        except TflmTrainError:
+            raise
+        except Exception as e:  # anything else while reading a file means the file is corrupt
+            raise ModelFormatError(f"{where}: corrupt training model ({type(e).__name__}: {e})") from None
+
+    def _parse(self, where: str) -> None:
         self.model = io.read_model(self._data, where)
         raw = io.get_metadata(self.model, S.METADATA_NAME)
         if raw is None:
@@ -98,7 +106,8 @@ class TrainingModel:
         return io.shape(t), io.numpy_dtype(t.type), io.qparams(t)
 
     def trainable_names(self) -> list[str]:
-        return [(t.name.decode() if isinstance(t.name, bytes) else t.name) for t in self.graph.trainables]
+        return [(t.name.decode("utf-8", "replace") if isinstance(t.name, bytes) else t.name)
+                for t in self.graph.trainables]
 
     def to_bytes(self) -> bytes:
         return self._data
@@ -128,7 +137,7 @@ class TrainingModel:
             raise ModelFormatError(f"{where}: missing optimizer or invalid learning rate")
         ops_by_index = {op.index: op for op in self.train_ops}
         for t in g.trainables or []:
-            tname = t.name.decode() if isinstance(t.name, bytes) else t.name
+            tname = t.name.decode("utf-8", "replace") if isinstance(t.name, bytes) else t.name
             label = f"{where}: trainable '{tname}'"
             if not 0 <= t.tensor < nt or io.buffer_array(self.model, sg.tensors[t.tensor]) is None:
                 raise ModelFormatError(f"{label}: tensor {t.tensor} is not a constant tensor")

@@ -61,7 +61,12 @@ def read_model(data: bytes | bytearray | str | os.PathLike, what: str = "model")
         model = tfl.ModelT.InitFromObj(tfl.Model.GetRootAsModel(buf, 0))
     except Exception as e:  # flatbuffers raises assorted errors on corrupt input
         raise ModelFormatError(f"{what}: corrupt or truncated TFLite flatbuffer ({type(e).__name__}: {e})") from None
-    _check_structure(model, what)
+    try:
+        _check_structure(model, what)
+    except ModelFormatError:
+        raise
+    except Exception as e:
+        raise ModelFormatError(f"{what}: corrupt TFLite flatbuffer ({type(e).__name__}: {e})") from None
     return model
 
 
@@ -101,12 +106,12 @@ def op_name(model: tfl.ModelT, op: tfl.OperatorT) -> str:
     code = op_code(model, op)
     if code == BuiltinOperator.CUSTOM:
         cc = model.operatorCodes[op.opcodeIndex].customCode
-        return cc.decode() if isinstance(cc, bytes) else str(cc)
+        return cc.decode("utf-8", "replace") if isinstance(cc, bytes) else str(cc)
     return builtin_name(code)
 
 
 def tensor_name(t: tfl.TensorT) -> str:
-    return t.name.decode() if isinstance(t.name, bytes) else str(t.name)
+    return t.name.decode("utf-8", "replace") if isinstance(t.name, bytes) else str(t.name)
 
 
 @dataclass(frozen=True)

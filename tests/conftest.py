@@ -1,0 +1,40 @@
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import nets  # noqa: E402
+
+ARCHS = {
+    "plain_cnn": (nets.plain_cnn, (16, 16, 1)),
+    "mobilenet_v2_style": (nets.mobilenet_v2_style, (16, 16, 3)),
+    "depthwise_k5_odd": (nets.depthwise_k5_odd, (15, 15, 5)),
+}
+_cache: dict = {}
+
+
+def int8_model(arch: str) -> tuple[bytes, tuple]:
+    """The arch converted to int8 by the TF converter (cached per session)."""
+    if arch not in _cache:
+        import tflm_train as tt
+        build, shape = ARCHS[arch]
+        m = nets.init_random(build(input_shape=shape), seed=1)
+        _cache[arch] = (tt.keras_to_int8_tflite(m, nets.samples(shape, 50, 0)), shape)
+    return _cache[arch]
+
+
+@pytest.fixture(params=list(ARCHS))
+def arch(request):
+    return request.param
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0 and nb == 0:
+        return 1.0
+    return float(a @ b / (na * nb))
