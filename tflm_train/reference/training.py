@@ -178,17 +178,30 @@ def _rescale_for_int_accum(g: QGrad, w_scales: np.ndarray) -> tuple[np.ndarray, 
     return gh, f32(g.scale * smax)
 
 
+class _ScatterFrame:
+    """The padded input frame of a transposed conv: where tap (i, j) of every output lands."""
+
+    def __init__(self, g_: Geometry, kh: int, kw: int, out_shape, x_shape):
+        _, self.oh, self.ow, _ = out_shape
+        _, self.h, self.w, _ = x_shape
+        self.g = g_
+        self.ph = (self.oh - 1) * g_.stride_h + (kh - 1) * g_.dilation_h + 1 + g_.pad_top + self.h
+        self.pw = (self.ow - 1) * g_.stride_w + (kw - 1) * g_.dilation_w + 1 + g_.pad_left + self.w
+
+    def tap(self, i: int, j: int):
+        g_ = self.g
+        return (slice(i * g_.dilation_h, i * g_.dilation_h + (self.oh - 1) * g_.stride_h + 1, g_.stride_h),
+                slice(j * g_.dilation_w, j * g_.dilation_w + (self.ow - 1) * g_.stride_w + 1, g_.stride_w))
+
+    def crop(self, d: np.ndarray) -> np.ndarray:
+        return d[self.g.pad_top:self.g.pad_top + self.h, self.g.pad_left:self.g.pad_left + self.w][None]
+
+
 def conv_input_grad(g, w: np.ndarray, w_scales: np.ndarray, g_: Geometry, x_shape) -> object:
     """dx of CONV_2D (a transposed conv). Float32 order per element: taps (i, j) row-major, then oc."""
     oc, kh, kw, ic = w.shape
-    _, h, wd, _ = x_shape
-    gq = g.q if isinstance(g, QGrad) else g
-    _, oh, ow, _ = gq.shape
-    ph = (oh - 1) * g_.stride_h + (kh - 1) * g_.dilation_h + 1 + g_.pad_top + h
-    pw = (ow - 1) * g_.stride_w + (kw - 1) * g_.dilation_w + 1 + g_.pad_left + wd
-    sl = lambda i, j: (slice(i * g_.dilation_h, i * g_.dilation_h + (oh - 1) * g_.stride_h + 1, g_.stride_h),
-                       slice(j * g_.dilation_w, j * g_.dilation_w + (ow - 1) * g_.stride_w + 1, g_.stride_w))
-    crop = lambda d: d[g_.pad_top:g_.pad_top + h, g_.pad_left:g_.pad_left + wd][None]
+    fr = _ScatterFrame(g_, kh, kw, (g.q if isinstance(g, QGrad) else g).shape, x_shape)
+    ph, pw, sl, crop = fr.ph, fr.pw, fr.tap, fr.crop
     if isinstance(g, QGrad):
         gh, s = _rescale_for_int_accum(g, w_scales)
         d = np.zeros((ph, pw, ic), np.int64)
@@ -210,14 +223,8 @@ def conv_input_grad(g, w: np.ndarray, w_scales: np.ndarray, g_: Geometry, x_shap
 def depthwise_input_grad(g, w: np.ndarray, w_scales: np.ndarray, g_: Geometry, x_shape):
     """dx of DEPTHWISE_CONV_2D. Float32 order per element: taps (i, j) row-major."""
     _, kh, kw, c = w.shape
-    _, h, wd, _ = x_shape
-    gq = g.q if isinstance(g, QGrad) else g
-    _, oh, ow, _ = gq.shape
-    ph = (oh - 1) * g_.stride_h + (kh - 1) * g_.dilation_h + 1 + g_.pad_top + h
-    pw = (ow - 1) * g_.stride_w + (kw - 1) * g_.dilation_w + 1 + g_.pad_left + wd
-    sl = lambda i, j: (slice(i * g_.dilation_h, i * g_.dilation_h + (oh - 1) * g_.stride_h + 1, g_.stride_h),
-                       slice(j * g_.dilation_w, j * g_.dilation_w + (ow - 1) * g_.stride_w + 1, g_.stride_w))
-    crop = lambda d: d[g_.pad_top:g_.pad_top + h, g_.pad_left:g_.pad_left + wd][None]
+    fr = _ScatterFrame(g_, kh, kw, (g.q if isinstance(g, QGrad) else g).shape, x_shape)
+    ph, pw, sl, crop = fr.ph, fr.pw, fr.tap, fr.crop
     if isinstance(g, QGrad):
         d = np.zeros((ph, pw, c), np.int64)
         for i in range(kh):
