@@ -6,7 +6,7 @@ weight-gradient + update), so no parameter gradient outlives its layer.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,7 +14,9 @@ from . import qas
 from . import schema as S
 from . import tflite_io as io
 from ._generated import tflm_train_generated as G
+from .errors import UnsupportedModelError
 from .graph import WEIGHTED, ForwardOp
+from .quant import activation_range
 from .schemes import TrainPlan
 
 T = io.TensorType
@@ -40,7 +42,6 @@ class Built:
     trainables: list  # G.TrainableTensorT
     loss_tensor: int
     label_tensor: int
-    forward_index: dict[int, int] = field(default_factory=dict)  # old forward op index -> new index
 
 
 def _clamps(op: ForwardOp) -> bool:
@@ -113,12 +114,11 @@ class _Builder:
         spatial = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MEAN", "PAD")
         for op in self.fops:
             if op.kind in spatial and self.down.get(op.x, False) and self.canonical(op.x) != op.x:
-                from .errors import UnsupportedModelError
                 raise UnsupportedModelError(f"operator {op.index} ({op.kind}): its input comes from a RESHAPE "
                                             "of a trained tensor; backpropagating through that is not supported")
-        forward_index = {}
+        self.forward_index = {}  # forward op index in the input model -> index in the training graph
         for op in self.fops:
-            forward_index[op.index] = len(self.ops)
+            self.forward_index[op.index] = len(self.ops)
             self.ops.append(original[op.index])
             if self.down[op.y] and _clamps(op):
                 self.emit_mask(op)
@@ -130,17 +130,15 @@ class _Builder:
         o.logitsScale, o.logitsZeroPoint = q.per_tensor_scale, q.per_tensor_zero_point
         self.emit("TFLMT_SOFTMAX_CE", [self.label, self.logits], [loss, *dlogits], o)
         self.pending[self.logits] = dlogits
-        self.forward_index = forward_index
         for op in reversed(self.fops):
             g = self.pending.pop(op.y, None)
             if g is None or not self.down[op.y]:
                 continue
             self.backward(op, g)
-        return Built(self.ops, self.trainables, loss, self.label, forward_index)
+        return Built(self.ops, self.trainables, loss, self.label)
 
     def emit_mask(self, op: ForwardOp) -> None:
         q = io.qparams(self.t[op.y])
-        from .quant import activation_range
         lo, hi = activation_range(op.activation, q.per_tensor_scale, q.per_tensor_zero_point)
         n = int(np.prod(self.shape(op.y)))
         mask = io.add_tensor(self.m, f"{self.name(op.y)}/mask", ((n + 7) // 8,), T.UINT8)
@@ -200,11 +198,10 @@ class _Builder:
         self.emit(f"TFLMT_{_PREFIX[op.kind]}_INPUT_GRAD", [self.label, *g, op.weight], list(dx), o)
         return dx
 
-    def _update_common(self, o) -> int:
+    def _update_common(self, o) -> None:
         o.learningRate, o.rounding, o.seed = self.st.learning_rate, self.st.rounding, self.st.seed
         o.opUid, o.initialStep = self.next_uid, 0
         self.next_uid += 1
-        return o.opUid
 
     def weight_update(self, op: ForwardOp, g: tuple[int, ...]) -> None:
         qx, qw = io.qparams(self.t[op.x]), io.qparams(self.t[op.weight])

@@ -63,13 +63,10 @@ def keras_to_int8_tflite(model, representative_data) -> bytes:
 
 
 def _samples(data) -> list[np.ndarray]:
-    if isinstance(data, np.ndarray):
-        items = list(data)
-    else:
-        try:
-            items = list(data)
-        except TypeError:
-            raise InputError("representative_data must be an array of samples or an iterable of samples") from None
+    try:
+        items = list(data)  # an array of samples iterates over its first axis
+    except TypeError:
+        raise InputError("representative_data must be an array of samples or an iterable of samples") from None
     if not items:
         raise InputError("representative_data is empty")
     out = []

@@ -38,7 +38,7 @@ def lifetimes(model, op_indices: list[int], inputs: list[int], outputs: list[int
         op = sg.operators[oi]
         for t in list(op.inputs) + list(op.outputs):
             t = int(t)
-            if t < 0 or io.buffer_array(model, sg.tensors[t]) is not None:
+            if t < 0 or io.is_constant(model, sg.tensors[t]):
                 continue
             first.setdefault(t, pos)
             last[t] = pos

@@ -195,14 +195,5 @@ def analytic_memory(tm: TrainingModel) -> dict:
 
 def load(path_or_bytes) -> TrainingModel:
     """Loads a training model from a path or bytes, validating it."""
-    if isinstance(path_or_bytes, (str, os.PathLike)):
-        where = os.fspath(path_or_bytes)
-        try:
-            with open(path_or_bytes, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise ModelFormatError(f"{where}: cannot read: {e.strerror}") from None
-        return TrainingModel(data, where)
-    if not isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
-        raise ModelFormatError(f"load() takes a path or bytes, not {type(path_or_bytes).__name__}")
-    return TrainingModel(bytes(path_or_bytes))
+    data, where = io.read_bytes(path_or_bytes)
+    return TrainingModel(data, where)

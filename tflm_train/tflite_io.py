@@ -41,18 +41,23 @@ def numpy_dtype(tensor_type: int) -> np.dtype:
         raise ModelFormatError(f"unsupported tensor type {tensor_type}") from None
 
 
-def read_model(data: bytes | bytearray | str | os.PathLike, what: str = "model") -> tfl.ModelT:
-    """Parses TFLite bytes (or a path) into a ModelT, with a clear error when corrupt."""
+def read_bytes(data: bytes | bytearray | memoryview | str | os.PathLike, what: str = "model") -> tuple[bytes, str]:
+    """The bytes of a model given as bytes or a path, and the name to use in errors."""
     if isinstance(data, (str, os.PathLike)):
         what = os.fspath(data)
         try:
             with open(data, "rb") as f:
-                data = f.read()
+                return f.read(), what
         except OSError as e:
             raise ModelFormatError(f"{what}: cannot read: {e.strerror}") from None
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ModelFormatError(f"{what}: expected bytes or a path, got {type(data).__name__}")
-    buf = bytes(data)
+    return bytes(data), what
+
+
+def read_model(data: bytes | bytearray | str | os.PathLike, what: str = "model") -> tfl.ModelT:
+    """Parses TFLite bytes (or a path) into a ModelT, with a clear error when corrupt."""
+    buf, what = read_bytes(data, what)
     if len(buf) < 8:
         raise ModelFormatError(f"{what}: {len(buf)} bytes is too short to be a TFLite model")
     if buf[4:8] != TFLITE_IDENTIFIER:
@@ -141,6 +146,11 @@ def qparams(t: tfl.TensorT) -> QParams | None:
 
 def shape(t: tfl.TensorT) -> tuple[int, ...]:
     return tuple(int(d) for d in (t.shape if t.shape is not None else []))
+
+
+def is_constant(model: tfl.ModelT, t: tfl.TensorT) -> bool:
+    data = model.buffers[t.buffer].data
+    return data is not None and len(data) > 0
 
 
 def buffer_array(model: tfl.ModelT, t: tfl.TensorT) -> np.ndarray | None:

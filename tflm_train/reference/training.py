@@ -146,7 +146,7 @@ def conv_weight_grad(g, x: np.ndarray, zx: int, sx: float, w_shape, g_: Geometry
                 else:
                     dw[:, i, j, :] = gq.reshape(-1, c_out).T @ t.reshape(-1, ic)
         return dw.astype(f32) * (f32(g.scale) * f32(sx))
-    p = F._padded(_x_real(x, zx, sx)[None][0], g_, kh, kw, oh, ow)
+    p = F._padded(_x_real(x, zx, sx), g_, kh, kw, oh, ow)
     patches = np.stack([F.tap(p, g_, i, j, oh, ow) for i in range(kh) for j in range(kw)], axis=2)
     patches = patches.reshape(oh * ow, kh * kw, ic)  # [P, K, IC]
     gp = g.reshape(oh * ow, c_out)

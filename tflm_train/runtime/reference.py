@@ -6,7 +6,7 @@ import numpy as np
 from .. import schema as S
 from .. import tflite_io as io
 from .._generated import tflm_train_generated as G
-from ..model import TrainingModel
+from ..model import UPDATE_OPS, TrainingModel
 from ..reference import training as R
 from ..reference.forward_graph import ForwardRunner
 
@@ -24,9 +24,7 @@ class ReferenceBackend:
         self.fwd = ForwardRunner(self.model, tm.forward_ops, self.params)
         self.fwd_by_index = {op.index: (op, p) for op, p in zip(tm.forward_ops, self.fwd._prep)}
         self.train_by_index = {op.index: op for op in tm.train_ops}
-        self.steps = {op.index: int(op.options.initialStep) for op in tm.train_ops
-                      if op.name in ("TFLMT_CONV_WEIGHT_UPDATE", "TFLMT_DW_WEIGHT_UPDATE",
-                                     "TFLMT_FC_WEIGHT_UPDATE", "TFLMT_BIAS_UPDATE")}
+        self.steps = {op.index: int(op.options.initialStep) for op in tm.train_ops if op.name in UPDATE_OPS}
         self.n_ops = len(self.model.subgraphs[0].operators)
 
     # ------------------------------------------------------------- graph walk
