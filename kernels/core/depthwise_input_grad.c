@@ -1,0 +1,56 @@
+/* DEPTHWISE_CONV_2D input gradient: per channel, a transposed convolution,
+ * scattered tap by tap (float order per element: taps in row-major order). */
+#include "internal.h"
+
+void tflmt_depthwise_input_grad_f32(const tflmt_window* s, const float* g, const int8_t* w,
+                                    const float* w_scales, int32_t n_scales, float* dx) {
+  const int32_t c = s->in.c;
+  for (int32_t e = 0; e < s->in.h * s->in.w * c; ++e) dx[e] = 0.0f;
+  for (int32_t i = 0; i < s->kh; ++i) {
+    for (int32_t j = 0; j < s->kw; ++j) {
+      const int8_t* wp = w + (i * s->kw + j) * c;
+      for (int32_t oy = 0; oy < s->out.h; ++oy) {
+        const int32_t y = oy * s->geo.stride_h + i * s->geo.dilation_h - s->geo.pad_top;
+        if (y < 0 || y >= s->in.h) continue;
+        for (int32_t ox = 0; ox < s->out.w; ++ox) {
+          const int32_t x = ox * s->geo.stride_w + j * s->geo.dilation_w - s->geo.pad_left;
+          if (x < 0 || x >= s->in.w) continue;
+          float* d = dx + (y * s->in.w + x) * c;
+          const float* gp = g + (oy * s->out.w + ox) * c;
+          for (int32_t k = 0; k < c; ++k) d[k] += gp[k] * ((float)wp[k] * tflmt_scale_at(w_scales, n_scales, k));
+        }
+      }
+    }
+  }
+}
+
+size_t tflmt_depthwise_input_grad_s8_scratch_size(const tflmt_window* s) {
+  return (size_t)s->in.c * sizeof(float) + (size_t)s->in.h * (size_t)s->in.w * (size_t)s->in.c * sizeof(int32_t);
+}
+
+tflmt_status tflmt_depthwise_input_grad_s8(const tflmt_window* s, const int8_t* g, float g_scale,
+                                           const int8_t* w, const float* w_scales, int32_t n_scales, int8_t* dx,
+                                           float* dx_scale, void* scratch) {
+  const int32_t c = s->in.c;
+  float* per_c = (float*)scratch;
+  int32_t* acc = (int32_t*)(per_c + c);
+  for (int32_t k = 0; k < c; ++k) per_c[k] = g_scale * tflmt_scale_at(w_scales, n_scales, k);
+  for (int32_t e = 0; e < s->in.h * s->in.w * c; ++e) acc[e] = 0;
+  for (int32_t i = 0; i < s->kh; ++i) {
+    for (int32_t j = 0; j < s->kw; ++j) {
+      const int8_t* wp = w + (i * s->kw + j) * c;
+      for (int32_t oy = 0; oy < s->out.h; ++oy) {
+        const int32_t y = oy * s->geo.stride_h + i * s->geo.dilation_h - s->geo.pad_top;
+        if (y < 0 || y >= s->in.h) continue;
+        for (int32_t ox = 0; ox < s->out.w; ++ox) {
+          const int32_t x = ox * s->geo.stride_w + j * s->geo.dilation_w - s->geo.pad_left;
+          if (x < 0 || x >= s->in.w) continue;
+          int32_t* d = acc + (y * s->in.w + x) * c;
+          const int8_t* gp = g + (oy * s->out.w + ox) * c;
+          for (int32_t k = 0; k < c; ++k) d[k] += (int32_t)gp[k] * wp[k];
+        }
+      }
+    }
+  }
+  return tflmt_quantize_acc_s8(acc, s->in.h * s->in.w * c, per_c, c, dx, dx_scale);
+}

@@ -1,0 +1,71 @@
+/* Helpers shared by the kernels/core sources (not part of the public API). */
+#ifndef TFLMT_CORE_INTERNAL_H_
+#define TFLMT_CORE_INTERNAL_H_
+
+#include <math.h>
+
+#include "tflmt/core.h"
+
+#define TFLMT_WEIGHT_MIN (-127)
+#define TFLMT_WEIGHT_MAX 127
+
+static inline uint32_t tflmt_fmix32(uint32_t h) {
+  h ^= h >> 16;
+  h *= 0x85EBCA6Bu;
+  h ^= h >> 13;
+  h *= 0xC2B2AE35u;
+  h ^= h >> 16;
+  return h;
+}
+
+static inline float tflmt_uniform(uint32_t stream, uint32_t index) {
+  uint32_t r = tflmt_fmix32(stream + index * 0x9E3779B9u);
+  return (float)(r >> 8) * (1.0f / 16777216.0f);
+}
+
+/* The integer SGD step for one element: round(grad * qas * lr), 0 if non-finite. */
+static inline int64_t tflmt_sgd_delta(float grad, float qas, const tflmt_sgd* sgd, uint32_t stream,
+                                      uint32_t index) {
+  float t = (grad * qas) * sgd->learning_rate;
+  float r = sgd->stochastic ? floorf(t + tflmt_uniform(stream, index)) : rintf(t);
+  if (!isfinite(r)) return 0;
+  if (r < -2147483648.0f) r = -2147483648.0f;
+  if (r > 2147483648.0f) r = 2147483648.0f;
+  return (int64_t)r;
+}
+
+static inline int8_t tflmt_sgd_weight(int8_t v, float grad, float qas, const tflmt_sgd* sgd, uint32_t stream,
+                                      uint32_t index) {
+  int64_t n = (int64_t)v - tflmt_sgd_delta(grad, qas, sgd, stream, index);
+  if (n < TFLMT_WEIGHT_MIN) n = TFLMT_WEIGHT_MIN;
+  if (n > TFLMT_WEIGHT_MAX) n = TFLMT_WEIGHT_MAX;
+  return (int8_t)n;
+}
+
+static inline int32_t tflmt_sgd_bias(int32_t v, float grad, float qas, const tflmt_sgd* sgd, uint32_t stream,
+                                     uint32_t index) {
+  int64_t n = (int64_t)v - tflmt_sgd_delta(grad, qas, sgd, stream, index);
+  if (n < INT32_MIN) n = INT32_MIN;
+  if (n > INT32_MAX) n = INT32_MAX;
+  return (int32_t)n;
+}
+
+static inline int8_t tflmt_sat_s8(float v) {
+  float r = rintf(v);
+  if (r < -127.0f) r = -127.0f;
+  if (r > 127.0f) r = 127.0f;
+  return (int8_t)r;
+}
+
+/* Quantizes v[e] = (float)acc[e] * scales[e % period] (period 1 = one scale). */
+tflmt_status tflmt_quantize_acc_s8(const int32_t* acc, int32_t n, const float* scales, int32_t period, int8_t* q,
+                                   float* scale);
+
+/* The int8 gradient with per-output-channel weight scales folded in, so one
+ * integer sum serves every channel: gh = sat(rint(q * s[o] / max(s))). */
+float tflmt_fold_weight_scales(const int8_t* g, int32_t pixels, int32_t channels, float g_scale,
+                               const float* w_scales, int32_t n_scales, int8_t* gh);
+
+static inline float tflmt_scale_at(const float* s, int32_t n_scales, int32_t o) { return s[n_scales == 1 ? 0 : o]; }
+
+#endif

@@ -1,0 +1,55 @@
+/* Naive DEPTHWISE_CONV_2D weight gradient + update: one sum per weight element. */
+#include "naive_common.h"
+
+static int32_t x_index(const tflmt_window* s, int32_t oy, int32_t ox, int32_t i, int32_t j, int32_t c) {
+  const int32_t y = oy * s->geo.stride_h + i * s->geo.dilation_h - s->geo.pad_top;
+  const int32_t x = ox * s->geo.stride_w + j * s->geo.dilation_w - s->geo.pad_left;
+  if (y < 0 || y >= s->in.h || x < 0 || x >= s->in.w) return -1;
+  return (y * s->in.w + x) * s->in.c + c;
+}
+
+tflmt_status tflmt_depthwise_weight_update_f32_naive(const tflmt_window* s, const float* g, const int8_t* x,
+                                                     tflmt_quant xq, const float* qas,
+                                                     const uint8_t* channel_mask, const tflmt_sgd* sgd,
+                                                     int8_t* w, void* scratch) {
+  (void)scratch;
+  const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
+  for (int32_t i = 0; i < s->kh; ++i)
+    for (int32_t j = 0; j < s->kw; ++j)
+      for (int32_t c = 0; c < s->in.c; ++c) {
+        float acc = 0.0f;
+        for (int32_t oy = 0; oy < s->out.h; ++oy)
+          for (int32_t ox = 0; ox < s->out.w; ++ox) {
+            const int32_t xi = x_index(s, oy, ox, i, j, c);
+            if (xi < 0) continue;
+            acc += g[(oy * s->out.w + ox) * s->in.c + c] * ((float)((int32_t)x[xi] - xq.zero_point) * xq.scale);
+          }
+        if (channel_mask && !channel_mask[c]) continue;
+        const uint32_t idx = (uint32_t)((i * s->kw + j) * s->in.c + c);
+        w[idx] = tflmt_sgd_weight(w[idx], acc, qas[c], sgd, stream, idx);
+      }
+  return TFLMT_OK;
+}
+
+tflmt_status tflmt_depthwise_weight_update_s8_naive(const tflmt_window* s, const int8_t* g, float g_scale,
+                                                    const int8_t* x, tflmt_quant xq, const float* qas,
+                                                    const uint8_t* channel_mask, const tflmt_sgd* sgd,
+                                                    int8_t* w, void* scratch) {
+  (void)scratch;
+  const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
+  for (int32_t i = 0; i < s->kh; ++i)
+    for (int32_t j = 0; j < s->kw; ++j)
+      for (int32_t c = 0; c < s->in.c; ++c) {
+        int32_t acc = 0;
+        for (int32_t oy = 0; oy < s->out.h; ++oy)
+          for (int32_t ox = 0; ox < s->out.w; ++ox) {
+            const int32_t xi = x_index(s, oy, ox, i, j, c);
+            if (xi < 0) continue;
+            acc += (int32_t)g[(oy * s->out.w + ox) * s->in.c + c] * ((int32_t)x[xi] - xq.zero_point);
+          }
+        if (channel_mask && !channel_mask[c]) continue;
+        const uint32_t idx = (uint32_t)((i * s->kw + j) * s->in.c + c);
+        w[idx] = tflmt_sgd_weight(w[idx], (float)acc * (g_scale * xq.scale), qas[c], sgd, stream, idx);
+      }
+  return TFLMT_OK;
+}

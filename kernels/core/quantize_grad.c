@@ -1,0 +1,55 @@
+/* Per-tensor int8 quantization of gradients (dynamic scale max|v| / 127). */
+#include "internal.h"
+
+static tflmt_status finish_scale(float m, int nonfinite, float* inv, float* scale) {
+  if (nonfinite) return TFLMT_NONFINITE;
+  *inv = m == 0.0f ? 0.0f : 127.0f / m;
+  *scale = m / 127.0f;
+  return TFLMT_OK;
+}
+
+tflmt_status tflmt_quantize_grad_s8(const float* v, int32_t n, int8_t* q, float* scale) {
+  float m = 0.0f, inv;
+  int nonfinite = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    float a = fabsf(v[i]);
+    nonfinite |= !isfinite(a);
+    if (a > m) m = a;
+  }
+  tflmt_status st = finish_scale(m, nonfinite, &inv, scale);
+  if (st != TFLMT_OK) return st;
+  for (int32_t i = 0; i < n; ++i) q[i] = m == 0.0f ? 0 : tflmt_sat_s8(v[i] * inv);
+  return TFLMT_OK;
+}
+
+tflmt_status tflmt_quantize_acc_s8(const int32_t* acc, int32_t n, const float* scales, int32_t period, int8_t* q,
+                                   float* scale) {
+  float m = 0.0f, inv;
+  int nonfinite = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    float a = fabsf((float)acc[i] * scales[period == 1 ? 0 : i % period]);
+    nonfinite |= !isfinite(a);
+    if (a > m) m = a;
+  }
+  tflmt_status st = finish_scale(m, nonfinite, &inv, scale);
+  if (st != TFLMT_OK) return st;
+  for (int32_t i = 0; i < n; ++i) {
+    q[i] = m == 0.0f ? 0 : tflmt_sat_s8(((float)acc[i] * scales[period == 1 ? 0 : i % period]) * inv);
+  }
+  return TFLMT_OK;
+}
+
+float tflmt_fold_weight_scales(const int8_t* g, int32_t pixels, int32_t channels, float g_scale,
+                               const float* w_scales, int32_t n_scales, int8_t* gh) {
+  float smax = w_scales[0];
+  for (int32_t o = 1; o < n_scales; ++o) {
+    if (w_scales[o] > smax) smax = w_scales[o];
+  }
+  for (int32_t p = 0; p < pixels; ++p) {
+    for (int32_t o = 0; o < channels; ++o) {
+      float r = tflmt_scale_at(w_scales, n_scales, o) / smax;
+      gh[p * channels + o] = tflmt_sat_s8((float)g[p * channels + o] * r);
+    }
+  }
+  return g_scale * smax;
+}

@@ -1,0 +1,105 @@
+#include "common.h"
+
+namespace tflmt {
+
+int32_t Count(const TfLiteEvalTensor* t) {
+  if (t == nullptr || t->dims == nullptr || t->dims->size < 0 || t->dims->size > 8) return -1;
+  int64_t n = 1;
+  for (int i = 0; i < t->dims->size; ++i) {
+    if (t->dims->data[i] < 0) return -1;
+    n *= t->dims->data[i];
+    if (n > INT32_MAX) return -1;
+  }
+  return (int32_t)n;
+}
+
+int32_t DimFromEnd(const TfLiteEvalTensor* t, int d) {
+  const int i = t->dims->size + d;
+  return i >= 0 && i < t->dims->size ? t->dims->data[i] : 0;
+}
+
+TfLiteStatus CheckTensor(const char* op, const TfLiteEvalTensor* t, int type, int32_t count, const char* what) {
+  if (t == nullptr) TFLMT_FAIL(op, "tensor '%s' is missing", what);
+  if ((int)t->type != type) TFLMT_FAIL(op, "tensor '%s' has type %d, expected %d", what, (int)t->type, type);
+  const int32_t n = Count(t);
+  if (n < 0) TFLMT_FAIL(op, "tensor '%s' has implausible dims", what);
+  if (count >= 0 && n != count) TFLMT_FAIL(op, "tensor '%s' has %d elements, expected %d", what, (int)n, (int)count);
+  return kTfLiteOk;
+}
+
+TfLiteStatus PrepareCommon(const char* op, TfLiteContext* ctx, TfLiteNode* node, int inputs, int outputs,
+                           OptionsType type, OptionsTable* options) {
+  if (NumInputs(node) != inputs || NumOutputs(node) != outputs) {
+    TFLMT_FAIL(op, "expects %d inputs and %d outputs, the model gives %d and %d", inputs, outputs, NumInputs(node),
+               NumOutputs(node));
+  }
+  for (int i = 0; i < inputs; ++i) {
+    if (node->inputs->data[i] < 0) TFLMT_FAIL(op, "input %d is absent", i);
+  }
+  for (int i = 0; i < outputs; ++i) {
+    if (node->outputs->data[i] < 0) TFLMT_FAIL(op, "output %d is absent", i);
+  }
+  TFLMT_CHECK(CheckTensor(op, In(ctx, node, 0), kTfLiteInt32, 1, "label"));
+  if (!options->Open(node->custom_initial_data, (size_t)node->custom_initial_data_size, type)) {
+    TFLMT_FAIL(op, "bad custom options: %s", options->error());
+  }
+  return kTfLiteOk;
+}
+
+int32_t Label(TfLiteContext* ctx, const TfLiteNode* node) {
+  const TfLiteEvalTensor* t = In(ctx, node, 0);
+  return t && t->data ? *static_cast<const int32_t*>(t->data) : -1;
+}
+
+TfLiteStatus CheckGrad(const char* op, TfLiteContext* ctx, const TfLiteNode* node, bool output, int first,
+                       int8_t dtype, int32_t count, const char* what) {
+  if (dtype != kGradFloat32 && dtype != kGradInt8) TFLMT_FAIL(op, "unknown gradient dtype %d", (int)dtype);
+  TfLiteEvalTensor* q = output ? Out(ctx, node, first) : In(ctx, node, first);
+  TFLMT_CHECK(CheckTensor(op, q, dtype == kGradInt8 ? kTfLiteInt8 : kTfLiteFloat32, count, what));
+  if (dtype == kGradInt8) {
+    TfLiteEvalTensor* s = output ? Out(ctx, node, first + 1) : In(ctx, node, first + 1);
+    TFLMT_CHECK(CheckTensor(op, s, kTfLiteFloat32, 1, "gradient scale"));
+  }
+  return kTfLiteOk;
+}
+
+Grad GetGrad(TfLiteContext* ctx, const TfLiteNode* node, bool output, int first, int8_t dtype) {
+  Grad g;
+  TfLiteEvalTensor* q = output ? Out(ctx, node, first) : In(ctx, node, first);
+  g.data = q->data;
+  g.scale = nullptr;
+  if (dtype == kGradInt8) {
+    TfLiteEvalTensor* s = output ? Out(ctx, node, first + 1) : In(ctx, node, first + 1);
+    g.scale = static_cast<float*>(s->data);
+  }
+  return g;
+}
+
+TfLiteStatus CheckGeometry(const char* op, const tflmt_geometry& g) {
+  const int32_t lim = 1 << 16;
+  if (g.stride_h < 1 || g.stride_w < 1 || g.dilation_h < 1 || g.dilation_w < 1 || g.stride_h > lim ||
+      g.stride_w > lim || g.dilation_h > lim || g.dilation_w > lim || g.pad_top < 0 || g.pad_left < 0 ||
+      g.pad_top > lim || g.pad_left > lim) {
+    TFLMT_FAIL(op, "implausible geometry (strides and dilations must be 1..65536, paddings 0..65536)");
+  }
+  return kTfLiteOk;
+}
+
+TfLiteStatus Shape3(const char* op, const TfLiteEvalTensor* t, const char* what, tflmt_shape3* out) {
+  if (t == nullptr || t->dims == nullptr || t->dims->size != 4 || t->dims->data[0] != 1) {
+    TFLMT_FAIL(op, "tensor '%s' must be 4-D with batch 1", what);
+  }
+  out->h = t->dims->data[1];
+  out->w = t->dims->data[2];
+  out->c = t->dims->data[3];
+  if (out->h < 1 || out->w < 1 || out->c < 1) TFLMT_FAIL(op, "tensor '%s' has an empty dimension", what);
+  return kTfLiteOk;
+}
+
+TfLiteStatus StatusOf(const char* op, tflmt_status st) {
+  if (st == TFLMT_OK) return kTfLiteOk;
+  if (st == TFLMT_NONFINITE) TFLMT_FAIL(op, "non-finite gradient (the step diverged)");
+  TFLMT_FAIL(op, "invalid arguments");
+}
+
+}  // namespace tflmt

@@ -1,0 +1,59 @@
+// TFLMT_SOFTMAX_CE: softmax cross-entropy loss of the int8 logits and its gradient.
+// inputs: label, logits (int8) | outputs: loss (float32[1]), dlogits (float32 | int8 + scale)
+#include "common.h"
+#include "tflmt/tflm.h"
+
+namespace tflmt {
+namespace {
+
+const char kOp[] = "TFLMT_SOFTMAX_CE";
+
+struct OpData {
+  int8_t dtype;
+  int32_t classes;
+  tflmt_quant logits;
+};
+
+TfLiteStatus Prepare(TfLiteContext* ctx, TfLiteNode* node) {
+  OptionsTable o;
+  if (!o.Open(node->custom_initial_data, (size_t)node->custom_initial_data_size, kSoftmaxCeOptions)) {
+    TFLMT_FAIL(kOp, "bad custom options: %s", o.error());
+  }
+  const int8_t dtype = o.I8(1, 0);
+  TFLMT_CHECK(PrepareCommon(kOp, ctx, node, 2, 1 + GradWidth(dtype), kSoftmaxCeOptions, &o));
+  auto* d = static_cast<OpData*>(AllocatePersistent(ctx, sizeof(OpData)));
+  if (d == nullptr) TFLMT_FAIL(kOp, "arena too small");
+  d->dtype = dtype;
+  d->classes = o.I32(2, 0);
+  d->logits.scale = o.F32(3, 0.0f);
+  d->logits.zero_point = o.I32(4, 0);
+  if (d->classes < 1) TFLMT_FAIL(kOp, "num_classes must be >= 1");
+  TFLMT_CHECK(CheckTensor(kOp, In(ctx, node, 1), kTfLiteInt8, d->classes, "logits"));
+  TFLMT_CHECK(CheckTensor(kOp, Out(ctx, node, 0), kTfLiteFloat32, 1, "loss"));
+  TFLMT_CHECK(CheckGrad(kOp, ctx, node, true, 1, dtype, d->classes, "logits gradient"));
+  node->user_data = d;
+  return kTfLiteOk;
+}
+
+TfLiteStatus Invoke(TfLiteContext* ctx, TfLiteNode* node) {
+  const int32_t label = Label(ctx, node);
+  if (label < 0) return kTfLiteOk;
+  const auto* d = static_cast<const OpData*>(node->user_data);
+  if (label >= d->classes) TFLMT_FAIL(kOp, "label %d out of range (the model has %d classes)", (int)label, (int)d->classes);
+  const int8_t* logits = static_cast<const int8_t*>(In(ctx, node, 1)->data);
+  float* loss = static_cast<float*>(Out(ctx, node, 0)->data);
+  Grad g = GetGrad(ctx, node, true, 1, d->dtype);
+  tflmt_status st = d->dtype == kGradInt8
+                        ? tflmt_softmax_ce_s8(label, logits, d->classes, d->logits, loss, g.ms8(), g.scale)
+                        : tflmt_softmax_ce_f32(label, logits, d->classes, d->logits, loss, g.mf32());
+  return StatusOf(kOp, st);
+}
+
+}  // namespace
+
+TFLMRegistration* Register_SOFTMAX_CE() {
+  static TFLMRegistration r = MakeRegistration(nullptr, Prepare, Invoke, nullptr);
+  return &r;
+}
+
+}  // namespace tflmt

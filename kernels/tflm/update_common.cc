@@ -1,0 +1,92 @@
+#include "update_common.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "tflmt/state.h"
+
+namespace tflmt {
+
+tflmt_sgd UpdateState::Sgd() const {
+  tflmt_sgd s;
+  s.learning_rate = learning_rate;
+  s.stochastic = stochastic;
+  s.seed = seed;
+  s.op_uid = op_uid;
+  s.step = step;
+  return s;
+}
+
+TfLiteStatus AdoptParameter(const char* op, TfLiteContext* ctx, TfLiteNode* node, int input, int type,
+                            UpdateState* st) {
+  TfLiteEvalTensor* t = In(ctx, node, input);
+  TFLMT_CHECK(CheckTensor(op, t, type, -1, "parameter"));
+  if (t->data == nullptr) TFLMT_FAIL(op, "the trained parameter (tensor %d) is not a constant", node->inputs->data[input]);
+  const size_t bytes = (size_t)Count(t) * (type == kTfLiteInt32 ? 4u : 1u);
+  void* copy = AllocatePersistent(ctx, bytes);
+  if (copy == nullptr) TFLMT_FAIL(op, "arena too small for the trainable copy (%u bytes)", (unsigned)bytes);
+  memcpy(copy, t->data, bytes);
+  tflmt_trainable entry;
+  entry.key = t->data;
+  entry.tensor = node->inputs->data[input];
+  entry.data = copy;
+  entry.bytes = (uint32_t)bytes;
+  entry.step = &st->step;
+  if (tflmt_state_record(&entry) != 0) TFLMT_FAIL(op, "the attached state table is full");
+  t->data = copy;
+  st->param = copy;
+  return kTfLiteOk;
+}
+
+TfLiteStatus ReadQas(const char* op, TfLiteContext* ctx, OptionsTable* o, int field, int32_t channels,
+                     UpdateState* st) {
+  Vec4 v;
+  if (!o->Vector(field, &v)) TFLMT_FAIL(op, "bad custom options: %s", o->error());
+  if ((int32_t)v.count != channels) {
+    TFLMT_FAIL(op, "%u QAS factors for %d channels", (unsigned)v.count, (int)channels);
+  }
+  for (uint32_t i = 0; i < v.count; ++i) {
+    if (!std::isfinite(v.Float(i))) TFLMT_FAIL(op, "QAS factor %u is not finite", (unsigned)i);
+  }
+  if (((uintptr_t)v.data & 3u) == 0) {
+    st->qas = reinterpret_cast<const float*>(v.data);  // read in place (flash)
+    return kTfLiteOk;
+  }
+  float* copy = static_cast<float*>(AllocatePersistent(ctx, sizeof(float) * (size_t)channels));
+  if (copy == nullptr) TFLMT_FAIL(op, "arena too small");
+  for (uint32_t i = 0; i < v.count; ++i) copy[i] = v.Float(i);
+  st->qas = copy;
+  return kTfLiteOk;
+}
+
+TfLiteStatus ReadChannelMask(const char* op, TfLiteContext* ctx, OptionsTable* o, int field, int32_t channels,
+                             UpdateState* st) {
+  Vec4 v;
+  if (!o->Vector(field, &v)) TFLMT_FAIL(op, "bad custom options: %s", o->error());
+  if (v.count == 0) return kTfLiteOk;
+  uint8_t* mask = static_cast<uint8_t*>(AllocatePersistent(ctx, (size_t)channels));
+  if (mask == nullptr) TFLMT_FAIL(op, "arena too small");
+  memset(mask, 0, (size_t)channels);
+  for (uint32_t i = 0; i < v.count; ++i) {
+    const int32_t c = v.Int(i);
+    if (c < 0 || c >= channels) TFLMT_FAIL(op, "updated channel %d out of range (0..%d)", (int)c, (int)channels - 1);
+    mask[c] = 1;
+  }
+  st->channel_mask = mask;
+  return kTfLiteOk;
+}
+
+// Fields from first_field on: learning_rate, rounding, seed, op_uid, initial_step.
+TfLiteStatus ReadSgd(const char* op, const OptionsTable& o, int first_field, UpdateState* st) {
+  st->learning_rate = o.F32(first_field, 0.0f);
+  const int8_t rounding = o.I8(first_field + 1, 0);
+  if (rounding != 0 && rounding != 1) TFLMT_FAIL(op, "unknown rounding mode %d", (int)rounding);
+  if (!std::isfinite(st->learning_rate) || st->learning_rate < 0.0f) TFLMT_FAIL(op, "learning rate must be finite and >= 0");
+  st->stochastic = rounding == 0;
+  st->seed = o.U32(first_field + 2, 0);
+  st->op_uid = o.U32(first_field + 3, 0);
+  st->step = o.U32(first_field + 4, 0);
+  return kTfLiteOk;
+}
+
+}  // namespace tflmt
