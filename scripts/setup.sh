@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Installs everything tflm-train needs on a fresh Debian machine: the Fashion-MNIST
-# package (real data, no download) and the Python package with its pinned stack.
+# Installs everything tflm-train needs on a fresh Debian machine:
+#  - Debian: the Fashion-MNIST package (real data, no download), the C/C++ compilers that build
+#    the kernels during `pip install`, and the Cortex-M cross compiler the tests compile the core with;
+#  - Python: the package with its pinned stack (this compiles kernels/ into tflm_train/_native*.so).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-if ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then
+need=()
+for pkg in dataset-fashion-mnist gcc g++ libc6-dev gcc-arm-none-eabi libnewlib-arm-none-eabi; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ "${#need[@]}" -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dataset-fashion-mnist >/dev/null
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 python3 -m pip install -q --disable-pip-version-check -e "$root[dev]"

@@ -6,7 +6,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORE = sorted(glob.glob(os.path.join(ROOT, "kernels/core/*.c")) + glob.glob(os.path.join(ROOT, "kernels/core/naive/*.c")))

@@ -167,6 +167,14 @@ def buffer_array(model: tfl.ModelT, t: tfl.TensorT) -> np.ndarray | None:
     return np.frombuffer(raw, dtype=dt).reshape(shape(t)).copy()
 
 
+def buffer_offset(data: bytes, buffer_index: int) -> int:
+    """Where buffer `buffer_index`'s bytes start inside the serialized model `data`."""
+    view = tfl.Model.GetRootAsModel(data, 0).Buffers(buffer_index).DataAsNumpy()
+    if isinstance(view, int) or view.size == 0:
+        raise ModelFormatError(f"buffer {buffer_index} holds no data")
+    return view.ctypes.data - np.frombuffer(data, np.uint8).ctypes.data
+
+
 def set_buffer(model: tfl.ModelT, t: tfl.TensorT, values: np.ndarray) -> None:
     values = np.ascontiguousarray(values, dtype=numpy_dtype(t.type))
     model.buffers[t.buffer].data = np.frombuffer(values.tobytes(), dtype=np.uint8).copy()
@@ -221,10 +229,13 @@ def make_custom_op(model: tfl.ModelT, name: str, inputs: list[int], outputs: lis
     return op
 
 
+def metadata_name(m: tfl.MetadataT) -> str:
+    return m.name.decode() if isinstance(m.name, bytes) else str(m.name)
+
+
 def get_metadata(model: tfl.ModelT, name: str) -> bytes | None:
     for m in model.metadata or []:
-        mname = m.name.decode() if isinstance(m.name, bytes) else m.name
-        if mname == name:
+        if metadata_name(m) == name:
             data = model.buffers[m.buffer].data
             return b"" if data is None else np.asarray(data, np.uint8).tobytes()
     return None
@@ -232,8 +243,7 @@ def get_metadata(model: tfl.ModelT, name: str) -> bytes | None:
 
 def set_metadata(model: tfl.ModelT, name: str, data: bytes) -> None:
     for m in model.metadata or []:
-        mname = m.name.decode() if isinstance(m.name, bytes) else m.name
-        if mname == name:
+        if metadata_name(m) == name:
             model.buffers[m.buffer].data = np.frombuffer(data, np.uint8).copy()
             return
     md = tfl.MetadataT()

@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 import time
+from functools import lru_cache
 
 import numpy as np
 
@@ -43,8 +44,9 @@ def small_cnn(num_classes: int):
     return tf.keras.Model(inp, x)
 
 
+@lru_cache(maxsize=4)
 def pretrain(seed: int = 0, samples: int = 12000, epochs: int = 3):
-    """The 'deployed' model: trained in TensorFlow on classes 0-4 only."""
+    """The 'deployed' model: trained in TensorFlow on classes 0-4 only (cached per process)."""
     import tensorflow as tf
     tf.keras.utils.set_random_seed(seed)
     x, y = fashion_mnist("train")
@@ -77,13 +79,13 @@ def mean_loss(trainer, xs, ys) -> float:
 
 
 def run(scheme="last:2", grad_dtype="float32", per_class=100, epochs=2, seed=0, test_samples=1000,
-        learning_rate=None, verbose=True):
+        learning_rate=None, backend="tflm", verbose=True):
     t0 = time.time()
     keras_model, calibration = pretrain(seed)
     tm = tt.convert(keras_model, calibration, scheme=scheme, grad_dtype=grad_dtype, learning_rate=learning_rate,
                     seed=seed)
     xs, ys, xt, yt = new_task(per_class, seed, test_samples)
-    trainer = tt.Trainer(tm)
+    trainer = tt.Trainer(tm, backend=backend)
     before = {"loss": mean_loss(trainer, xt, yt), "accuracy": trainer.evaluate(xt, yt)}
     rng = np.random.default_rng(seed)
     curve = []
@@ -93,7 +95,7 @@ def run(scheme="last:2", grad_dtype="float32", per_class=100, epochs=2, seed=0, 
         if verbose:
             print(f"epoch {epoch + 1}/{epochs}: mean training loss {curve[-1]:.3f}")
     after = {"loss": mean_loss(trainer, xt, yt), "accuracy": trainer.evaluate(xt, yt)}
-    return {"before": before, "after": after, "train_loss_per_epoch": curve, "memory": tm.memory_report(),
+    return {"before": before, "after": after, "train_loss_per_epoch": curve, "memory": trainer.memory_report(),
             "seconds": time.time() - t0, "trainer": trainer, "model": tm}
 
 
@@ -104,17 +106,24 @@ def main(argv=None):
     p.add_argument("--per_class", type=int, default=100)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", default="tflm", choices=["tflm", "reference"])
     p.add_argument("--out", default="out/fashion_mnist_transfer.train.tflite")
     a = p.parse_args(argv)
-    r = run(a.scheme, a.grad_dtype, a.per_class, a.epochs, a.seed)
+    r = run(a.scheme, a.grad_dtype, a.per_class, a.epochs, a.seed, backend=a.backend)
     b, f = r["before"], r["after"]
-    print(f"scheme {a.scheme}, {a.grad_dtype} gradients, backend reference, batch 1, "
+    print(f"scheme {a.scheme}, {a.grad_dtype} gradients, backend {a.backend}, batch 1, "
           f"{5 * a.per_class} samples x {a.epochs} epochs")
     print(f"test loss      {b['loss']:.3f} -> {f['loss']:.3f}")
     print(f"test accuracy  {100 * b['accuracy']:.1f}% -> {100 * f['accuracy']:.1f}%  (5 new classes, chance 20%)")
     m = r["memory"]
-    print(f"memory (analytic): inference peak {m['inference_peak_bytes']} B, training peak "
-          f"{m['training_peak_bytes']} B, trainable state {m['trainable_bytes']} B")
+    an = m.get("analytic", m)
+    print(f"memory (analytic): inference peak {an['inference_peak_bytes']} B, training peak "
+          f"{an['training_peak_bytes']} B, trainable state {an['trainable_bytes']} B")
+    if "tflm" in m:
+        t = m["tflm"]
+        print(f"memory (TFLM, measured): inference arena {t['inference_arena_bytes']} B, training arena "
+              f"{t['training_arena_bytes']} B (persistent {t['training_persistent_bytes']} B incl. "
+              f"{t['trainable_bytes']} B trainable state, non-persistent {t['training_nonpersistent_bytes']} B)")
     os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
     data = r["trainer"].export()
     from tflm_train.model import atomic_write

@@ -7,20 +7,32 @@ from ..errors import InputError
 from ..model import TrainingModel, load
 from .reference import ReferenceBackend
 
-BACKENDS = ("reference",)
+BACKENDS = ("reference", "tflm")
 
 
 class Trainer:
-    """Runs a TrainingModel. backend="reference" executes the numpy spec of every op."""
+    """Runs a TrainingModel.
 
-    def __init__(self, tm: TrainingModel | bytes | str, backend: str = "reference"):
+    backend="reference" executes the numpy spec of every op; backend="tflm" runs
+    the graph in TFLM's MicroInterpreter (the pinned tflite-micro wheel) with
+    tflm-train's C kernels. `arena_size` (tflm only) is the tensor arena in bytes;
+    by default it is sized from the analytic memory model.
+    """
+
+    def __init__(self, tm: TrainingModel | bytes | str, backend: str = "reference", arena_size: int | None = None):
         if not isinstance(tm, TrainingModel):
             tm = load(tm)
         if backend not in BACKENDS:
             raise InputError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+        if arena_size is not None and backend != "tflm":
+            raise InputError("arena_size applies to the tflm backend only")
         self.model = tm
         self.backend_name = backend
-        self._backend = ReferenceBackend(tm)
+        if backend == "tflm":
+            from .tflm import TflmBackend
+            self._backend = TflmBackend(tm, arena_size)
+        else:
+            self._backend = ReferenceBackend(tm)
 
     # ------------------------------------------------------------- inputs
     def _input(self, x) -> np.ndarray:
@@ -76,5 +88,13 @@ class Trainer:
         """A .tflite training model with the trained values baked in."""
         return self._backend.export()
 
+    def reset(self) -> None:
+        """Resets the interpreter (tflm); trained state is kept, as on a device."""
+        if hasattr(self._backend, "reset"):
+            self._backend.reset()
+
     def memory_report(self) -> dict:
+        """Analytic numbers; on the tflm backend {"analytic": ..., "tflm": TFLM's recording allocator}."""
+        if hasattr(self._backend, "memory_report"):
+            return self._backend.memory_report()
         return self.model.memory_report()

@@ -9,6 +9,7 @@ from .._generated import tflm_train_generated as G
 from ..model import UPDATE_OPS, TrainingModel
 from ..reference import training as R
 from ..reference.forward_graph import ForwardRunner
+from . import export as E
 
 f32 = np.float32
 
@@ -154,19 +155,4 @@ class ReferenceBackend:
         return {io.tensor_name(self.t[ti]): v for ti, v in grads.items()}
 
     def export(self) -> bytes:
-        model = io.read_model(self.tm.to_bytes())
-        for ti, v in self.params.items():
-            io.set_buffer(model, model.subgraphs[0].tensors[ti], v)
-        step = max(self.steps.values(), default=0)
-        for i, op in enumerate(model.subgraphs[0].operators):
-            if i in self.steps:
-                name = io.op_name(model, op)
-                opts = S.decode_options(name, np.asarray(op.customOptions, np.uint8).tobytes(), f"operator {i}")
-                opts.initialStep = self.steps[i]
-                op.customOptions = np.frombuffer(S.encode_options(opts), np.uint8).copy()
-        g = S.decode_graph(io.get_metadata(model, S.METADATA_NAME), "model")
-        g.optimizer.step = step
-        io.set_metadata(model, S.METADATA_NAME, S.encode_graph(g))
-        data = io.write_model(model)
-        TrainingModel(data, "exported model")  # never hand out a file we cannot load
-        return data
+        return E.bake(self.tm, self.params, self.steps)
