@@ -61,6 +61,7 @@ class _CapturedOutput:
 def _interpreter(model: bytes, arena_size: int):
     from tflite_micro.python.tflite_micro import runtime
 
+    N.host()  # our registerer must be loaded (RTLD_GLOBAL) and bound before the wheel looks it up
     with _CapturedOutput() as out:
         try:
             interp = runtime.Interpreter.from_bytes(model, custom_op_registerers=[N.REGISTERER], arena_size=arena_size)
