@@ -38,17 +38,43 @@ def test_core_cross_compiles_for_cortex_m7(tmp_path):
               "-ffp-contract=off", "-Wall", "-Wextra", "-Werror", *INCLUDE, "-c", src, "-o", str(tmp_path / "x.o")])
 
 
-def test_core_suite_under_asan_ubsan(tmp_path):
+SAN = ["-g", "-O1", "-ffp-contract=off", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+       "-fno-omit-frame-pointer", "-fPIC"]
+TFLM = sorted(glob.glob(os.path.join(ROOT, "kernels/tflm/*.cc")) + glob.glob(os.path.join(ROOT, "kernels/host/*.cc")))
+
+
+def _sanitized_library(tmp_path, with_tflm: bool) -> str:
+    cc, cxx = _need("gcc"), _need("g++")
+    objs = []
+    for src in CORE + (TFLM if with_tflm else []):
+        obj = str(tmp_path / (os.path.basename(src) + ".o"))
+        if src.endswith(".c"):
+            _run([cc, "-std=c99", *SAN, *INCLUDE, "-c", src, "-o", obj])
+        else:
+            _run([cxx, "-std=c++17", "-fno-exceptions", "-fno-rtti", "-DTFLMT_WHEEL_ABI", *SAN, *INCLUDE, "-I",
+                  os.path.join(ROOT, "kernels"), "-c", src, "-o", obj])
+        objs.append(obj)
+    lib = str(tmp_path / "libtflmt_san.so")
+    _run([cxx, "-shared", "-fsanitize=address,undefined", *objs, "-o", lib, "-ldl", "-lm"])
+    return lib
+
+
+def _pytest_under_sanitizers(lib: str, test_file: str):
     cc = _need("gcc")
-    lib = tmp_path / "libtflmt_core_san.so"
-    _run([cc, "-std=c99", "-shared", "-fPIC", "-g", "-O1", "-ffp-contract=off", "-fsanitize=address,undefined",
-          "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", *INCLUDE, *CORE, "-o", str(lib), "-lm"])
     runtimes = [_run([cc, f"-print-file-name={n}"]).stdout.strip() for n in ("libasan.so", "libubsan.so")]
-    env = dict(os.environ, TFLMT_NATIVE_LIB=str(lib), LD_PRELOAD=":".join(runtimes),
+    env = dict(os.environ, TFLMT_NATIVE_LIB=lib, LD_PRELOAD=":".join(runtimes),
                ASAN_OPTIONS="detect_leaks=0:abort_on_error=1", UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
-    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        os.path.join(ROOT, "tests/test_core_kernels.py")], capture_output=True, text=True, env=env,
-                       cwd=ROOT)
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:warnings",
+                        os.path.join(ROOT, "tests", test_file)], capture_output=True, text=True, env=env, cwd=ROOT)
     out = p.stdout + p.stderr
     assert p.returncode == 0 and "passed" in out, out[-6000:]
     assert "runtime error" not in out and "AddressSanitizer" not in out, out[-6000:]
+
+
+def test_core_suite_under_asan_ubsan(tmp_path):
+    _pytest_under_sanitizers(_sanitized_library(tmp_path, with_tflm=False), "test_core_kernels.py")
+
+
+def test_tflm_backend_suite_under_asan_ubsan(tmp_path):
+    """Our TFLM op library (and host glue) instrumented, inside the wheel's real interpreter."""
+    _pytest_under_sanitizers(_sanitized_library(tmp_path, with_tflm=True), "test_tflm_backend.py")
