@@ -123,6 +123,7 @@ def test_memory_report_has_tflm_numbers(fashion):
     # The analytic planner predicts TFLM's non-persistent (planned) part of the training arena.
     assert abs(t["training_nonpersistent_bytes"] - (a["training_peak_bytes"] - a["trainable_bytes"])) <= \
         0.05 * t["training_nonpersistent_bytes"]
+    assert abs(t["inference_nonpersistent_bytes"] - a["inference_peak_bytes"]) <= 0.05 * a["inference_peak_bytes"]
 
 
 @pytest.mark.parametrize("arch", ["plain_cnn", "mobilenet_v2_style", "depthwise_k5_odd"])
