@@ -31,8 +31,6 @@ def fashion():
 
 def _state(trainer):
     b = trainer._backend
-    if hasattr(b, "steps") and callable(b.steps):
-        return b.params(), b.steps()
     return {k: v.copy() for k, v in b.params.items()}, dict(b.steps)
 
 

@@ -15,14 +15,11 @@ struct OpData {
 
 TfLiteStatus Prepare(TfLiteContext* ctx, TfLiteNode* node) {
   OptionsTable o;
-  if (!o.Open(node->custom_initial_data, (size_t)node->custom_initial_data_size, kClampGradOptions)) {
-    TFLMT_FAIL(kOp, "bad custom options: %s", o.error());
-  }
-  const int8_t dtype = o.I8(1, 0);
+  int8_t dtype;
+  TFLMT_CHECK(PrepareCommon(kOp, ctx, node, kClampGradOptions, Arity{2, 1, 0, 1}, &o, &dtype));
   const int w = GradWidth(dtype);
-  TFLMT_CHECK(PrepareCommon(kOp, ctx, node, 2 + w, w, kClampGradOptions, &o));
-  auto* d = static_cast<OpData*>(AllocatePersistent(ctx, sizeof(OpData)));
-  if (d == nullptr) TFLMT_FAIL(kOp, "arena too small");
+  OpData* d;
+  TFLMT_CHECK(NewOpData(kOp, ctx, &d));
   d->dtype = dtype;
   d->count = Count(In(ctx, node, 1));
   TFLMT_CHECK(CheckGrad(kOp, ctx, node, false, 1, dtype, -1, "gradient"));

@@ -15,9 +15,9 @@ struct OpData {
 
 TfLiteStatus Prepare(TfLiteContext* ctx, TfLiteNode* node) {
   OptionsTable o;
-  TFLMT_CHECK(PrepareCommon(kOp, ctx, node, 2, 1, kClampMaskOptions, &o));
-  auto* d = static_cast<OpData*>(AllocatePersistent(ctx, sizeof(OpData)));
-  if (d == nullptr) TFLMT_FAIL(kOp, "arena too small");
+  TFLMT_CHECK(PrepareCommon(kOp, ctx, node, kClampMaskOptions, Arity{2, 0, 1, 0}, &o, nullptr));
+  OpData* d;
+  TFLMT_CHECK(NewOpData(kOp, ctx, &d));
   d->count = Count(In(ctx, node, 1));
   TFLMT_CHECK(CheckTensor(kOp, In(ctx, node, 1), kTfLiteInt8, -1, "activation"));
   TFLMT_CHECK(CheckTensor(kOp, Out(ctx, node, 0), kTfLiteUInt8, (d->count + 7) / 8, "mask"));

@@ -27,8 +27,19 @@ TfLiteStatus CheckTensor(const char* op, const TfLiteEvalTensor* t, int type, in
   return kTfLiteOk;
 }
 
-TfLiteStatus PrepareCommon(const char* op, TfLiteContext* ctx, TfLiteNode* node, int inputs, int outputs,
-                           OptionsType type, OptionsTable* options) {
+TfLiteStatus PrepareCommon(const char* op, TfLiteContext* ctx, TfLiteNode* node, OptionsType type, Arity arity,
+                           OptionsTable* options, int8_t* dtype) {
+  if (!options->Open(node->custom_initial_data, (size_t)node->custom_initial_data_size, type)) {
+    TFLMT_FAIL(op, "bad custom options: %s", options->error());
+  }
+  int width = 0;
+  if (dtype != nullptr) {
+    *dtype = options->I8(1, 0);
+    if (*dtype != kGradFloat32 && *dtype != kGradInt8) TFLMT_FAIL(op, "unknown gradient dtype %d", (int)*dtype);
+    width = GradWidth(*dtype);
+  }
+  const int inputs = arity.fixed_inputs + arity.grad_inputs * width;
+  const int outputs = arity.fixed_outputs + arity.grad_outputs * width;
   if (NumInputs(node) != inputs || NumOutputs(node) != outputs) {
     TFLMT_FAIL(op, "expects %d inputs and %d outputs, the model gives %d and %d", inputs, outputs, NumInputs(node),
                NumOutputs(node));
@@ -39,11 +50,7 @@ TfLiteStatus PrepareCommon(const char* op, TfLiteContext* ctx, TfLiteNode* node,
   for (int i = 0; i < outputs; ++i) {
     if (node->outputs->data[i] < 0) TFLMT_FAIL(op, "output %d is absent", i);
   }
-  TFLMT_CHECK(CheckTensor(op, In(ctx, node, 0), kTfLiteInt32, 1, "label"));
-  if (!options->Open(node->custom_initial_data, (size_t)node->custom_initial_data_size, type)) {
-    TFLMT_FAIL(op, "bad custom options: %s", options->error());
-  }
-  return kTfLiteOk;
+  return CheckTensor(op, In(ctx, node, 0), kTfLiteInt32, 1, "label");
 }
 
 int32_t Label(TfLiteContext* ctx, const TfLiteNode* node) {

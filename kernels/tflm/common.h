@@ -6,6 +6,8 @@
 #ifndef TFLMT_TFLM_COMMON_H_
 #define TFLMT_TFLM_COMMON_H_
 
+#include <new>
+
 #include "compat.h"
 #include "options.h"
 #include "tflmt/core.h"
@@ -37,9 +39,24 @@ int32_t Count(const TfLiteEvalTensor* t);
 // Dimension d counted from the end (-1 = last); 0 if the rank is too small.
 int32_t DimFromEnd(const TfLiteEvalTensor* t, int d);
 
-// Checks the node's input/output counts, the label input and parses the options.
-TfLiteStatus PrepareCommon(const char* op, TfLiteContext* ctx, TfLiteNode* node, int inputs, int outputs,
-                           OptionsType type, OptionsTable* options);
+// How many inputs/outputs an op has: fixed ones plus gradients, each 1 tensor (float32) or 2 (int8 + scale).
+struct Arity {
+  int fixed_inputs, grad_inputs, fixed_outputs, grad_outputs;
+};
+
+// Parses the options (and, if `dtype` is given, their grad_dtype, field 1), then checks the node's
+// input/output counts against `arity` and the label input.
+TfLiteStatus PrepareCommon(const char* op, TfLiteContext* ctx, TfLiteNode* node, OptionsType type, Arity arity,
+                           OptionsTable* options, int8_t* dtype);
+
+// A value-initialised OpData in the persistent arena.
+template <typename T>
+TfLiteStatus NewOpData(const char* op, TfLiteContext* ctx, T** out) {
+  void* p = AllocatePersistent(ctx, sizeof(T));
+  if (p == nullptr) TFLMT_FAIL(op, "arena too small");
+  *out = new (p) T();
+  return kTfLiteOk;
+}
 // Checks a tensor's type and (if count >= 0) its element count.
 TfLiteStatus CheckTensor(const char* op, const TfLiteEvalTensor* t, int type, int32_t count, const char* what);
 

@@ -6,14 +6,11 @@ namespace tflmt {
 
 TfLiteStatus PrepareInputGrad(const char* op, Layer layer, TfLiteContext* ctx, TfLiteNode* node) {
   OptionsTable o;
-  if (!o.Open(node->custom_initial_data, (size_t)node->custom_initial_data_size, kInputGradOptions)) {
-    TFLMT_FAIL(op, "bad custom options: %s", o.error());
-  }
-  const int8_t dtype = o.I8(1, 0);
+  int8_t dtype;
+  TFLMT_CHECK(PrepareCommon(op, ctx, node, kInputGradOptions, Arity{2, 1, 0, 1}, &o, &dtype));
   const int w = GradWidth(dtype);
-  TFLMT_CHECK(PrepareCommon(op, ctx, node, 2 + w, w, kInputGradOptions, &o));
-  auto* d = static_cast<InputGradData*>(AllocatePersistent(ctx, sizeof(InputGradData)));
-  if (d == nullptr) TFLMT_FAIL(op, "arena too small");
+  InputGradData* d;
+  TFLMT_CHECK(NewOpData(op, ctx, &d));
   d->dtype = dtype;
   d->scratch_index = -1;
   TfLiteEvalTensor* g = In(ctx, node, 1);

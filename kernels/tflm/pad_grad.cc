@@ -17,14 +17,10 @@ struct OpData {
 
 TfLiteStatus Prepare(TfLiteContext* ctx, TfLiteNode* node) {
   OptionsTable o;
-  if (!o.Open(node->custom_initial_data, (size_t)node->custom_initial_data_size, kPadGradOptions)) {
-    TFLMT_FAIL(kOp, "bad custom options: %s", o.error());
-  }
-  const int8_t dtype = o.I8(1, 0);
-  const int w = GradWidth(dtype);
-  TFLMT_CHECK(PrepareCommon(kOp, ctx, node, 1 + w, w, kPadGradOptions, &o));
-  auto* d = static_cast<OpData*>(AllocatePersistent(ctx, sizeof(OpData)));
-  if (d == nullptr) TFLMT_FAIL(kOp, "arena too small");
+  int8_t dtype;
+  TFLMT_CHECK(PrepareCommon(kOp, ctx, node, kPadGradOptions, Arity{1, 1, 0, 1}, &o, &dtype));
+  OpData* d;
+  TFLMT_CHECK(NewOpData(kOp, ctx, &d));
   d->dtype = dtype;
   TFLMT_CHECK(CheckGrad(kOp, ctx, node, false, 1, dtype, -1, "output gradient"));
   TFLMT_CHECK(CheckGrad(kOp, ctx, node, true, 0, dtype, -1, "input gradient"));

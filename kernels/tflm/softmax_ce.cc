@@ -16,13 +16,10 @@ struct OpData {
 
 TfLiteStatus Prepare(TfLiteContext* ctx, TfLiteNode* node) {
   OptionsTable o;
-  if (!o.Open(node->custom_initial_data, (size_t)node->custom_initial_data_size, kSoftmaxCeOptions)) {
-    TFLMT_FAIL(kOp, "bad custom options: %s", o.error());
-  }
-  const int8_t dtype = o.I8(1, 0);
-  TFLMT_CHECK(PrepareCommon(kOp, ctx, node, 2, 1 + GradWidth(dtype), kSoftmaxCeOptions, &o));
-  auto* d = static_cast<OpData*>(AllocatePersistent(ctx, sizeof(OpData)));
-  if (d == nullptr) TFLMT_FAIL(kOp, "arena too small");
+  int8_t dtype;
+  TFLMT_CHECK(PrepareCommon(kOp, ctx, node, kSoftmaxCeOptions, Arity{2, 0, 1, 1}, &o, &dtype));
+  OpData* d;
+  TFLMT_CHECK(NewOpData(kOp, ctx, &d));
   d->dtype = dtype;
   d->classes = o.I32(2, 0);
   d->logits.scale = o.F32(3, 0.0f);

@@ -9,15 +9,11 @@ enum { kGeometry = 2, kInputScale = 3, kInputZeroPoint = 4, kQas = 5, kInputChan
 
 TfLiteStatus PrepareWeightUpdate(const char* op, Layer layer, TfLiteContext* ctx, TfLiteNode* node) {
   OptionsTable o;
-  if (!o.Open(node->custom_initial_data, (size_t)node->custom_initial_data_size, kWeightUpdateOptions)) {
-    TFLMT_FAIL(op, "bad custom options: %s", o.error());
-  }
-  const int8_t dtype = o.I8(1, 0);
+  int8_t dtype;
+  TFLMT_CHECK(PrepareCommon(op, ctx, node, kWeightUpdateOptions, Arity{3, 1, 0, 0}, &o, &dtype));
   const int w = GradWidth(dtype);
-  TFLMT_CHECK(PrepareCommon(op, ctx, node, 3 + w, 0, kWeightUpdateOptions, &o));
-  auto* d = static_cast<WeightUpdateData*>(AllocatePersistent(ctx, sizeof(WeightUpdateData)));
-  if (d == nullptr) TFLMT_FAIL(op, "arena too small");
-  *d = WeightUpdateData();
+  WeightUpdateData* d;
+  TFLMT_CHECK(NewOpData(op, ctx, &d));
   d->dtype = dtype;
   d->scratch_index = -1;
   TfLiteEvalTensor* g = In(ctx, node, 1);

@@ -58,21 +58,25 @@ class _CapturedOutput:
         return False
 
 
+def _call_tflm(fn, what: str, with_registration_error: bool = False):
+    """fn() with TFLM's printed diagnostics captured; a failure becomes a TflmError that carries them."""
+    with _CapturedOutput() as out:
+        try:
+            return fn()
+        except RuntimeError as e:
+            error = e
+    detail = " ".join(line.strip() for line in out.text.splitlines() if line.strip())
+    native = N.last_error() if with_registration_error else ""
+    raise TflmError(f"{what}: {detail or error}" + (f" ({native})" if native else ""))
+
+
 def _interpreter(model: bytes, arena_size: int):
     from tflite_micro.python.tflite_micro import runtime
 
     N.host()  # our registerer must be loaded (RTLD_GLOBAL) and bound before the wheel looks it up
-    with _CapturedOutput() as out:
-        try:
-            interp = runtime.Interpreter.from_bytes(model, custom_op_registerers=[N.REGISTERER], arena_size=arena_size)
-            error = None
-        except RuntimeError as e:
-            error = e
-    if error is not None:
-        detail = " ".join(line.strip() for line in out.text.splitlines() if line.strip())
-        native = N.last_error()
-        raise TflmError(f"TFLM could not load the model: {detail or error}" + (f" ({native})" if native else ""))
-    return interp
+    return _call_tflm(lambda: runtime.Interpreter.from_bytes(model, custom_op_registerers=[N.REGISTERER],
+                                                             arena_size=arena_size), "TFLM could not load the model",
+                      with_registration_error=True)
 
 
 def _captured_allocations(interp) -> dict:
@@ -126,11 +130,13 @@ class TflmBackend:
             state[t.tensor] = (entry.contents, dtype, shape, t.updateOp)
         return state
 
+    @property
     def params(self) -> dict[int, np.ndarray]:
         """The trained values, copied out of the arena."""
         return {ti: np.frombuffer(C.string_at(e.data, e.bytes), dt).reshape(shape).copy()
                 for ti, (e, dt, shape, _) in self._state.items()}
 
+    @property
     def steps(self) -> dict[int, int]:
         return {op: int(e.step[0]) for e, _, _, op in self._state.values()}
 
@@ -144,15 +150,7 @@ class TflmBackend:
     def _invoke(self, x: np.ndarray, label: int) -> None:
         self.interp.set_input(x, 0)
         self.interp.set_input(np.array([label], np.int32), 1)
-        with _CapturedOutput() as out:
-            try:
-                self.interp.invoke()
-                error = None
-            except RuntimeError as e:
-                error = e
-        if error is not None:
-            detail = " ".join(line.strip() for line in out.text.splitlines() if line.strip())
-            raise TflmError(f"TFLM step failed: {detail or error}")
+        _call_tflm(self.interp.invoke, "TFLM step failed")
 
     def train_step(self, x: np.ndarray, label: int) -> float:
         self._invoke(x, label)
@@ -171,7 +169,7 @@ class TflmBackend:
         self.interp.reset()
 
     def export(self) -> bytes:
-        return E.bake(self.tm, self.params(), self.steps())
+        return E.bake(self.tm, self.params, self.steps)
 
     def model_bytes(self) -> bytes:
         """The exact bytes the interpreter runs (to check they are never written)."""
