@@ -17,7 +17,7 @@ from ._generated import tflm_train_generated as G
 from .errors import UnsupportedModelError
 from .graph import WEIGHTED, ForwardOp
 from .quant import activation_range
-from .schemes import TrainPlan
+from .sparse import TrainPlan
 
 T = io.TensorType
 CLAMPING = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MEAN")
@@ -211,10 +211,11 @@ class _Builder:
         o = G.WeightUpdateOptionsT()
         o.gradDtype, o.geometry = self.st.grad_dtype, S.geometry_t(op.geometry)
         o.inputScale, o.inputZeroPoint = qx.per_tensor_scale, qx.per_tensor_zero_point
-        o.qasScale, o.inputChannels = [float(v) for v in factors], []
+        channels = list(self.plan.channels.get(op.index, ()))
+        o.qasScale, o.inputChannels = [float(v) for v in factors], channels
         self._update_common(o)
         idx = self.emit(f"TFLMT_{_PREFIX[op.kind]}_WEIGHT_UPDATE", [self.label, *g, op.x, op.weight], [], o)
-        self.add_trainable(op, op.weight, G.ParamKind.WEIGHT, axis, factors, idx)
+        self.add_trainable(op, op.weight, G.ParamKind.WEIGHT, axis, factors, idx, channels)
 
     def bias_update(self, op: ForwardOp, g: tuple[int, ...]) -> None:
         qb = io.qparams(self.t[op.bias])
@@ -226,11 +227,11 @@ class _Builder:
         idx = self.emit("TFLMT_BIAS_UPDATE", [self.label, *g, op.bias], [], o)
         self.add_trainable(op, op.bias, G.ParamKind.BIAS, 0, factors, idx)
 
-    def add_trainable(self, op, ti, kind, axis, factors, update_idx) -> None:
+    def add_trainable(self, op, ti, kind, axis, factors, update_idx, channels=()) -> None:
         t = G.TrainableTensorT()
         t.tensor, t.name, t.kind = ti, self.name(ti), kind
         t.layerOp, t.channelAxis = self.forward_index[op.index], axis
-        t.qasScale, t.inputChannels, t.updateOp = [float(v) for v in factors], [], update_idx
+        t.qasScale, t.inputChannels, t.updateOp = [float(v) for v in factors], list(channels), update_idx
         t.stateBytes = int(np.prod(self.shape(ti))) * io.numpy_dtype(self.t[ti].type).itemsize
         self.trainables.append(t)
 

@@ -12,7 +12,7 @@ from ._generated import tflm_train_generated as G
 from .errors import InputError, UnsupportedModelError
 from .graph import parse_forward_ops
 from .model import TrainingModel, analytic_memory
-from .schemes import plan_scheme
+from .sparse import plan_scheme
 
 DEFAULT_LEARNING_RATE = 0.01
 PRODUCER = "tflm-train 0.1.0"
@@ -110,7 +110,7 @@ def convert_tflite(tflite, *, scheme: str = "bias", grad_dtype: str = "float32",
             raise UnsupportedModelError(f"operator {op.index} (QUANTIZE): only at the model input is supported")
     if sg.tensors[logits].type != io.TensorType.INT8 or io.qparams(sg.tensors[logits]) is None:
         raise UnsupportedModelError("the model output (logits) must be an int8 tensor; quantize the model fully")
-    plan = plan_scheme(scheme, fops)
+    plan = plan_scheme(scheme, fops, model)
     settings = autodiff.Settings(autodiff.GRAD_DTYPES[grad_dtype], lr, autodiff.ROUNDINGS[rounding], int(seed))
     built = autodiff.build(model, fops, logits, plan, settings)
     x = int(sg.inputs[0])
@@ -126,7 +126,8 @@ def convert_tflite(tflite, *, scheme: str = "bias", grad_dtype: str = "float32",
     g.loss = G.LossT()
     g.loss.numClasses = int(np.prod(io.shape(sg.tensors[logits])))
     g.trainables = built.trainables
-    g.scheme, g.producer = scheme, PRODUCER
+    named = isinstance(scheme, str) and not scheme.strip().lower().startswith("sparse:")
+    g.scheme, g.producer = scheme.strip().lower() if named else plan.scheme.text(), PRODUCER
     io.set_metadata(model, S.METADATA_NAME, S.encode_graph(g))
     tm = TrainingModel(io.write_model(model), "converted model")
     # Second pass: store the memory summary computed on the final graph.

@@ -150,8 +150,14 @@ class TrainingModel:
             if not np.allclose(np.asarray(up.options.qasScale, np.float32), np.asarray(t.qasScale, np.float32)):
                 raise ModelFormatError(f"{label}: QAS scales differ between metadata and op {t.updateOp}")
             n_in = shp[-1]
-            if any(not 0 <= c < n_in for c in (t.inputChannels if t.inputChannels is not None else [])):
+            chans = [int(c) for c in (t.inputChannels if t.inputChannels is not None else [])]
+            if any(not 0 <= c < n_in for c in chans):
                 raise ModelFormatError(f"{label}: update mask names a channel outside 0..{n_in - 1}")
+            if chans != sorted(set(chans)):
+                raise ModelFormatError(f"{label}: update mask channels must be sorted and distinct")
+            op_chans = getattr(up.options, "inputChannels", None)
+            if t.kind == G.ParamKind.WEIGHT and [int(c) for c in (op_chans if op_chans is not None else [])] != chans:
+                raise ModelFormatError(f"{label}: update mask differs between metadata and op {t.updateOp}")
         for op in self.train_ops:
             for ti in op.inputs + op.outputs:
                 if not 0 <= ti < nt:

@@ -55,11 +55,17 @@ TfLiteStatus PrepareInputGrad(const char* op, Layer layer, TfLiteContext* ctx, T
   if (scales.count != 1 && (int32_t)scales.count != out_channels) {
     TFLMT_FAIL(op, "%u weight scales for %d channels", (unsigned)scales.count, (int)out_channels);
   }
-  float* ws = static_cast<float*>(AllocatePersistent(ctx, sizeof(float) * scales.count));
-  if (ws == nullptr) TFLMT_FAIL(op, "arena too small");
   for (uint32_t i = 0; i < scales.count; ++i) {
-    ws[i] = scales.Float(i);
-    if (!std::isfinite(ws[i]) || ws[i] <= 0.0f) TFLMT_FAIL(op, "weight scale %u must be finite and > 0", (unsigned)i);
+    const float v = scales.Float(i);
+    if (!std::isfinite(v) || v <= 0.0f) TFLMT_FAIL(op, "weight scale %u must be finite and > 0", (unsigned)i);
+  }
+  // Read the scales in place from the (flash-resident) options when aligned: no SRAM copy.
+  const float* ws = scales.InPlaceFloats();
+  if (ws == nullptr) {
+    float* copy = static_cast<float*>(AllocatePersistent(ctx, sizeof(float) * scales.count));
+    if (copy == nullptr) TFLMT_FAIL(op, "arena too small");
+    for (uint32_t i = 0; i < scales.count; ++i) copy[i] = scales.Float(i);
+    ws = copy;
   }
   d->w_scales = ws;
   d->n_scales = (int32_t)scales.count;

@@ -94,6 +94,14 @@ float OptionsTable::F32(int field, float def) const {
   return f;
 }
 
+const float* Vec4::InPlaceFloats() const {
+  const uint16_t probe = 1;
+  uint8_t first;
+  memcpy(&first, &probe, 1);
+  if (first != 1 || ((uintptr_t)data & 3u) != 0) return nullptr;
+  return reinterpret_cast<const float*>(data);
+}
+
 bool OptionsTable::Vector(int field, Vec4* out) {
   *out = Vec4();
   const uint8_t* p = Field(field, 4);

@@ -38,6 +38,9 @@ struct Vec4 {
   uint32_t count = 0;
   float Float(uint32_t i) const;
   int32_t Int(uint32_t i) const;
+  // The elements as a float array read in place (no SRAM copy), or nullptr when
+  // the data is misaligned or the host is big-endian (FlatBuffers are little-endian).
+  const float* InPlaceFloats() const;
 };
 
 class OptionsTable {

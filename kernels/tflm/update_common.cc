@@ -48,10 +48,7 @@ TfLiteStatus ReadQas(const char* op, TfLiteContext* ctx, OptionsTable* o, int fi
   for (uint32_t i = 0; i < v.count; ++i) {
     if (!std::isfinite(v.Float(i))) TFLMT_FAIL(op, "QAS factor %u is not finite", (unsigned)i);
   }
-  if (((uintptr_t)v.data & 3u) == 0) {
-    st->qas = reinterpret_cast<const float*>(v.data);  // read in place (flash)
-    return kTfLiteOk;
-  }
+  if ((st->qas = v.InPlaceFloats()) != nullptr) return kTfLiteOk;  // read in place (flash)
   float* copy = static_cast<float*>(AllocatePersistent(ctx, sizeof(float) * (size_t)channels));
   if (copy == nullptr) TFLMT_FAIL(op, "arena too small");
   for (uint32_t i = 0; i < v.count; ++i) copy[i] = v.Float(i);
