@@ -1,8 +1,12 @@
-"""Analytic memory model: tensor lifetimes over the op schedule and a greedy planner.
+"""Analytic memory model of a TFLM arena: fast enough for the scheme search, checked against TFLM.
 
-The planner follows TFLM's GreedyMemoryPlanner (largest buffer first, lowest
-offset that overlaps no live buffer), so its peak approximates the arena TFLM
-plans for the same schedule.
+A TFLM arena is a non-persistent head, planned over tensor lifetimes, plus a
+persistent tail. The head is modelled exactly as TFLM's GreedyMemoryPlanner
+computes it: every non-constant tensor and every kernel scratch buffer, 16-byte
+aligned, placed largest first (ties: the later-added buffer first) at the lowest
+offset that overlaps no buffer live at the same time. The tail is a sum of
+per-tensor, per-op and per-channel costs (PERSISTENT below), plus the trainable
+copies our update ops make.
 """
 from __future__ import annotations
 
@@ -16,8 +20,29 @@ ALIGN = 16
 
 
 @dataclass(frozen=True)
+class PersistentCosts:
+    """Bytes TFLM's allocator spends in the tail, for the pinned (64-bit) wheel.
+
+    The struct sizes (eval tensor, node) and the per-channel arrays are exact;
+    the per-op kernel data and the fixed part are means measured on the pinned
+    wheel (the paper's three backbones and the test nets), for builtin ops and for ours. tests/test_memory_model.py re-measures all of them.
+    """
+
+    eval_tensor: int = 24          # TfLiteEvalTensor per tensor
+    node: int = 64                 # NodeAndRegistration per operator
+    io_tensor: int = 80            # persistent TfLiteTensor + quantization per graph input/output
+    per_channel: int = 8           # conv/depthwise output multiplier + shift per output channel
+    builtin_op_data: int = 104     # mean OpData + parsed builtin options of a builtin forward op
+    training_op_data: int = 64     # mean OpData of a TFLMT_* op
+    fixed: int = 536               # allocator and subgraph bookkeeping
+
+
+PERSISTENT = PersistentCosts()
+
+
+@dataclass(frozen=True)
 class Buffer:
-    tensor: int
+    id: int      # TFLM's order of adding buffers: tensors by index, then scratch buffers
     size: int
     first: int
     last: int
@@ -27,8 +52,16 @@ def _aligned(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-def lifetimes(model, op_indices: list[int], inputs: list[int], outputs: list[int]) -> list[Buffer]:
-    """Buffers of every non-constant tensor used by the given ops, with [first, last] op positions."""
+def _elements(t) -> int:
+    return int(np.prod(io.shape(t)))
+
+
+def lifetimes(model, op_indices: list[int], inputs: list[int], outputs: list[int],
+              scratch: dict[int, int] | None = None) -> list[Buffer]:
+    """Buffers of every non-constant tensor used by the given ops (by position in op_indices), then scratch.
+
+    scratch: operator index -> scratch bytes that operator's kernel requests.
+    """
     sg = model.subgraphs[0]
     first: dict[int, int] = {}
     last: dict[int, int] = {}
@@ -46,17 +79,23 @@ def lifetimes(model, op_indices: list[int], inputs: list[int], outputs: list[int
     for t in outputs:
         last[t] = end
     out = []
-    for t, f in first.items():
+    for t in sorted(first):
         tt = sg.tensors[t]
-        size = int(np.prod(io.shape(tt))) * io.numpy_dtype(tt.type).itemsize
-        out.append(Buffer(t, size, f, last.get(t, f)))
+        out.append(Buffer(t, _elements(tt) * io.numpy_dtype(tt.type).itemsize, first[t], last.get(t, first[t])))
+    extra = len(sg.tensors)
+    for pos, oi in enumerate(op_indices):
+        size = (scratch or {}).get(oi, 0)
+        if size > 0:
+            out.append(Buffer(extra, size, pos, pos))
+            extra += 1
     return out
 
 
 def greedy_peak(buffers: list[Buffer]) -> int:
+    """The head size TFLM's GreedyMemoryPlanner plans for these buffers."""
     placed: list[tuple[int, int, Buffer]] = []  # (offset, size, buffer)
     peak = 0
-    for b in sorted(buffers, key=lambda b: (-b.size, b.first, b.tensor)):
+    for b in sorted(buffers, key=lambda b: (-_aligned(b.size), -b.id)):
         size = _aligned(b.size)
         live = sorted((o, s) for o, s, p in placed if not (p.last < b.first or b.last < p.first))
         offset = 0
@@ -67,3 +106,63 @@ def greedy_peak(buffers: list[Buffer]) -> int:
         placed.append((offset, size, b))
         peak = max(peak, offset + size)
     return peak
+
+
+# ------------------------------------------------------------------ kernel scratch
+CONV_OUT_BLOCK = 4  # output channels per block in the optimised conv weight kernel (kernels/core)
+
+
+def _hwc(t) -> tuple[int, int, int]:
+    s = io.shape(t)
+    return (s[1], s[2], s[3]) if len(s) == 4 else (1, 1, int(np.prod(s)))
+
+
+def _align4(n: int) -> int:
+    return (n + 3) // 4 * 4
+
+
+def scratch_bytes(model, op) -> int:
+    """Scratch a TFLMT_* kernel requests in Prepare (mirrors the *_scratch_size functions of kernels/core)."""
+    name = io.op_name(model, op)
+    t = model.subgraphs[0].tensors
+    ins = [int(i) for i in op.inputs]
+    int8 = len(ins) > 1 and t[ins[1]].type == io.TensorType.INT8
+    width = 2 if int8 else 1  # an int8 gradient is (data, scale)
+    if name in ("TFLMT_CONV_WEIGHT_UPDATE", "TFLMT_DW_WEIGHT_UPDATE"):
+        w = io.shape(t[ins[2 + width]])
+        kh, kw, cin = w[1], w[2], w[3]
+        blocks = CONV_OUT_BLOCK if name == "TFLMT_CONV_WEIGHT_UPDATE" else 1
+        return blocks * kh * kw * cin * 4
+    if not int8:
+        return 0
+    if name in ("TFLMT_CONV_INPUT_GRAD", "TFLMT_DW_INPUT_GRAD", "TFLMT_FC_INPUT_GRAD"):
+        g, dx = t[ins[1]], t[int(op.outputs[0])]
+        if name == "TFLMT_CONV_INPUT_GRAD":
+            return _align4(_elements(g)) + _elements(dx) * 4
+        if name == "TFLMT_DW_INPUT_GRAD":
+            return _hwc(dx)[2] * 4 + _elements(dx) * 4
+        return _align4(_elements(g)) + _elements(dx) * 4
+    if name == "TFLMT_AVG_POOL_GRAD":
+        return _elements(t[int(op.outputs[0])]) * 4
+    return 0
+
+
+# ------------------------------------------------------------------ persistent tail
+def _per_channel_outputs(model, op) -> int:
+    name = io.op_name(model, op)
+    if name not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        return 0
+    return io.shape(model.subgraphs[0].tensors[int(op.outputs[0])])[-1]
+
+
+def persistent_bytes(model, op_indices: list[int], n_tensors: int, n_io: int, trainable: int, channel_masks: int,
+                     costs: PersistentCosts = PERSISTENT) -> int:
+    """The tail of an interpreter running op_indices over n_tensors tensors with n_io graph inputs + outputs."""
+    sg = model.subgraphs[0]
+    total = costs.fixed + costs.eval_tensor * n_tensors + costs.io_tensor * n_io + trainable + channel_masks
+    for oi in op_indices:
+        op = sg.operators[oi]
+        total += costs.node + costs.per_channel * _per_channel_outputs(model, op)
+        ours = io.op_name(model, op).startswith("TFLMT_")
+        total += costs.training_op_data if ours else costs.builtin_op_data
+    return total

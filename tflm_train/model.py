@@ -182,18 +182,29 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
 
 
 def analytic_memory(tm: TrainingModel) -> dict:
+    """The analytic arena of the inference model and of the training model (memory.py), with its parts."""
     m, g = tm.model, tm.graph
     sg = m.subgraphs[0]
     fwd = [op.index for op in tm.forward_ops]
-    infer = memory.greedy_peak(memory.lifetimes(m, fwd, [g.inputTensor], [g.logitsTensor]))
+    infer_head = memory.greedy_peak(memory.lifetimes(m, fwd, [g.inputTensor], [g.logitsTensor]))
+    used = {int(t) for oi in fwd for t in list(sg.operators[oi].inputs) + list(sg.operators[oi].outputs) if t >= 0}
+    infer_tail = memory.persistent_bytes(m, fwd, len(used | {g.inputTensor, g.logitsTensor}), 2, 0, 0)
     everything = list(range(len(sg.operators)))
-    bufs = memory.lifetimes(m, everything, [g.inputTensor, g.labelTensor], [g.logitsTensor, g.lossTensor])
+    scratch = {oi: memory.scratch_bytes(m, sg.operators[oi]) for oi in everything}
+    bufs = memory.lifetimes(m, everything, [g.inputTensor, g.labelTensor], [g.logitsTensor, g.lossTensor], scratch)
+    train_head = memory.greedy_peak(bufs)
     trainable = sum(t.stateBytes for t in g.trainables or [])
-    masks = sum(b.size for b in bufs if sg.tensors[b.tensor].type == io.TensorType.UINT8)
+    channel_masks = sum(io.shape(sg.tensors[t.tensor])[-1] for t in g.trainables or [] if t.inputChannels is not None and len(t.inputChannels))
+    train_tail = memory.persistent_bytes(m, everything, len(sg.tensors), 4, trainable, channel_masks)
+    masks = sum(b.size for b in bufs if b.id < len(sg.tensors) and sg.tensors[b.id].type == io.TensorType.UINT8)
     return {
         "source": "analytic",
-        "inference_peak_bytes": int(infer),
-        "training_peak_bytes": int(memory.greedy_peak(bufs) + trainable),
+        "inference_peak_bytes": int(infer_head + infer_tail),
+        "inference_nonpersistent_bytes": int(infer_head),
+        "inference_persistent_bytes": int(infer_tail),
+        "training_peak_bytes": int(train_head + train_tail),
+        "training_nonpersistent_bytes": int(train_head),
+        "training_persistent_bytes": int(train_tail),
         "trainable_bytes": int(trainable),
         "mask_bytes": int(masks),
     }

@@ -96,7 +96,7 @@ def _captured_allocations(interp) -> dict:
 
 def default_arena(tm: TrainingModel) -> int:
     a = tm.memory_report()
-    return int(2 * (a["training_peak_bytes"] + a["trainable_bytes"]) + 256 * 1024)
+    return int(2 * a["training_peak_bytes"] + 256 * 1024)
 
 
 class TflmBackend:
