@@ -1,6 +1,7 @@
 """Front doors: Keras / SavedModel through the TF converter, or any int8 .tflite."""
 from __future__ import annotations
 
+import copy
 import os
 
 import numpy as np
@@ -11,23 +12,27 @@ from . import tflite_io as io
 from ._generated import tflm_train_generated as G
 from .errors import InputError, UnsupportedModelError
 from .graph import parse_forward_ops
-from .model import TrainingModel, analytic_memory
+from .model import TrainingModel, analytic_memory, memory_of
 from .sparse import plan_scheme
+from .sparse.search import auto_scheme
 
 DEFAULT_LEARNING_RATE = 0.01
 PRODUCER = "tflm-train 0.1.0"
 
 
-def convert(model, representative_data, *, scheme: str = "bias", grad_dtype: str = "float32",
-            learning_rate: float | None = None, seed: int = 0, rounding: str = "stochastic") -> TrainingModel:
+def convert(model, representative_data, *, scheme="bias", grad_dtype: str = "float32",
+            learning_rate: float | None = None, seed: int = 0, rounding: str = "stochastic",
+            sram_budget: int | None = None, train_data=None, progress: bool = True) -> TrainingModel:
     """Keras model (or SavedModel path) -> full-int8 .tflite (TF converter) -> training model.
 
     representative_data: an array of samples [N, ...] or an iterable of samples, as the
     model takes them (float). It calibrates the int8 activation ranges.
+    scheme: see convert_tflite.
     """
     int8 = keras_to_int8_tflite(model, representative_data)
     return convert_tflite(int8, scheme=scheme, grad_dtype=grad_dtype, learning_rate=learning_rate,
-                          seed=seed, rounding=rounding)
+                          seed=seed, rounding=rounding, sram_budget=sram_budget, train_data=train_data,
+                          progress=progress)
 
 
 def keras_to_int8_tflite(model, representative_data) -> bytes:
@@ -76,44 +81,31 @@ def _samples(data) -> list[np.ndarray]:
     return out
 
 
-def convert_tflite(tflite, *, scheme: str = "bias", grad_dtype: str = "float32", learning_rate: float | None = None,
-                   seed: int = 0, rounding: str = "stochastic") -> TrainingModel:
-    """Any int8 .tflite (bytes or path) that TFLM runs -> training model."""
+def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learning_rate: float | None = None,
+                   seed: int = 0, rounding: str = "stochastic", sram_budget: int | None = None,
+                   train_data=None, progress: bool = True) -> TrainingModel:
+    """Any int8 .tflite (bytes or path) that TFLM runs -> training model.
+
+    scheme: "full", "bias", "classifier", "last:K", a SparseScheme (or its text form), or
+    "auto": the scheme of highest contribution whose training arena fits sram_budget bytes,
+    from contribution analysis on train_data (an iterable of (x, label)) when given, else
+    from a data-free prior (sparse/search.py). The search is deterministic for a seed.
+    """
+    search_result = None
+    if isinstance(scheme, str) and scheme.strip().lower() == "auto":
+        data, _ = io.read_bytes(tflite, "input model")
+        search_result = auto_scheme(data, sram_budget, train_data, grad_dtype=grad_dtype,
+                                    learning_rate=learning_rate, seed=seed, progress=progress)
+        scheme = search_result.scheme
+    elif sram_budget is not None or train_data is not None:
+        raise InputError('sram_budget and train_data are used by scheme="auto" only')
     model = io.read_model(tflite, "input model")
-    if io.get_metadata(model, S.METADATA_NAME) is not None:
-        raise InputError("the model is already a tflm-train training model")
-    if grad_dtype not in autodiff.GRAD_DTYPES:
-        raise InputError(f"grad_dtype must be 'float32' or 'int8', got {grad_dtype!r}")
-    if rounding not in autodiff.ROUNDINGS:
-        raise InputError(f"rounding must be 'stochastic' or 'nearest', got {rounding!r}")
-    lr = DEFAULT_LEARNING_RATE if learning_rate is None else float(learning_rate)
-    if not np.isfinite(lr) or lr <= 0:
-        raise InputError(f"learning_rate must be a positive finite number, got {learning_rate!r}")
-    if not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**32:
-        raise InputError(f"seed must be an integer in [0, 2**32), got {seed!r}")
-    if len(model.subgraphs) != 1:
-        raise UnsupportedModelError(f"the model has {len(model.subgraphs)} subgraphs; only single-subgraph "
-                                    "models are supported")
+    settings = _settings(grad_dtype, learning_rate, seed, rounding)
+    logits, fops = prepare_forward(model)
+    plan, built = _build(model, fops, logits, scheme, settings)
     sg = model.subgraphs[0]
-    if len(sg.inputs) != 1 or len(sg.outputs) != 1:
-        raise UnsupportedModelError(f"the model needs exactly one input and one output, has {len(sg.inputs)} "
-                                    f"and {len(sg.outputs)}")
-    logits = _fold_output_softmax(model)
-    fops = parse_forward_ops(model)
-    for op in fops:
-        if op.kind == "SOFTMAX":
-            raise UnsupportedModelError(f"operator {op.index} (SOFTMAX): only a softmax at the model output is "
-                                        "supported (it is folded into the loss)")
-        if op.kind == "DEQUANTIZE":
-            raise UnsupportedModelError(f"operator {op.index} (DEQUANTIZE): only at the model output is supported")
-        if op.kind == "QUANTIZE" and op.x != sg.inputs[0]:
-            raise UnsupportedModelError(f"operator {op.index} (QUANTIZE): only at the model input is supported")
-    if sg.tensors[logits].type != io.TensorType.INT8 or io.qparams(sg.tensors[logits]) is None:
-        raise UnsupportedModelError("the model output (logits) must be an int8 tensor; quantize the model fully")
-    plan = plan_scheme(scheme, fops, model)
-    settings = autodiff.Settings(autodiff.GRAD_DTYPES[grad_dtype], lr, autodiff.ROUNDINGS[rounding], int(seed))
-    built = autodiff.build(model, fops, logits, plan, settings)
     x = int(sg.inputs[0])
+    lr = settings.learning_rate
     sg.operators = built.operators
     sg.inputs = np.asarray([x, built.label_tensor], np.int32)
     sg.outputs = np.asarray([logits, built.loss_tensor], np.int32)
@@ -137,8 +129,75 @@ def convert_tflite(tflite, *, scheme: str = "bias", grad_dtype: str = "float32",
     g.memory.inferencePeakBytes, g.memory.trainingPeakBytes = mem["inference_peak_bytes"], mem["training_peak_bytes"]
     g.memory.trainableBytes, g.memory.maskBytes = mem["trainable_bytes"], mem["mask_bytes"]
     io.set_metadata(tm.model, S.METADATA_NAME, S.encode_graph(g))
-    return TrainingModel(io.write_model(tm.model), "converted model")
+    out = TrainingModel(io.write_model(tm.model), "converted model")
+    out.search_result = search_result
+    return out
 
+
+
+def _settings(grad_dtype: str, learning_rate, seed, rounding: str) -> autodiff.Settings:
+    if grad_dtype not in autodiff.GRAD_DTYPES:
+        raise InputError(f"grad_dtype must be 'float32' or 'int8', got {grad_dtype!r}")
+    if rounding not in autodiff.ROUNDINGS:
+        raise InputError(f"rounding must be 'stochastic' or 'nearest', got {rounding!r}")
+    lr = DEFAULT_LEARNING_RATE if learning_rate is None else float(learning_rate)
+    if not np.isfinite(lr) or lr <= 0:
+        raise InputError(f"learning_rate must be a positive finite number, got {learning_rate!r}")
+    if not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**32:
+        raise InputError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    return autodiff.Settings(autodiff.GRAD_DTYPES[grad_dtype], lr, autodiff.ROUNDINGS[rounding], int(seed))
+
+
+def prepare_forward(model) -> tuple[int, list]:
+    """Checks an int8 inference model, folds an output softmax; returns (logits tensor, forward ops)."""
+    if io.get_metadata(model, S.METADATA_NAME) is not None:
+        raise InputError("the model is already a tflm-train training model")
+    if len(model.subgraphs) != 1:
+        raise UnsupportedModelError(f"the model has {len(model.subgraphs)} subgraphs; only single-subgraph "
+                                    "models are supported")
+    sg = model.subgraphs[0]
+    if len(sg.inputs) != 1 or len(sg.outputs) != 1:
+        raise UnsupportedModelError(f"the model needs exactly one input and one output, has {len(sg.inputs)} "
+                                    f"and {len(sg.outputs)}")
+    logits = _fold_output_softmax(model)
+    fops = parse_forward_ops(model)
+    for op in fops:
+        if op.kind == "SOFTMAX":
+            raise UnsupportedModelError(f"operator {op.index} (SOFTMAX): only a softmax at the model output is "
+                                        "supported (it is folded into the loss)")
+        if op.kind == "DEQUANTIZE":
+            raise UnsupportedModelError(f"operator {op.index} (DEQUANTIZE): only at the model output is supported")
+        if op.kind == "QUANTIZE" and op.x != sg.inputs[0]:
+            raise UnsupportedModelError(f"operator {op.index} (QUANTIZE): only at the model input is supported")
+    if sg.tensors[logits].type != io.TensorType.INT8 or io.qparams(sg.tensors[logits]) is None:
+        raise UnsupportedModelError("the model output (logits) must be an int8 tensor; quantize the model fully")
+    return logits, fops
+
+
+def _build(model, fops, logits: int, scheme, settings: autodiff.Settings):
+    plan = plan_scheme(scheme, fops, model)
+    return plan, autodiff.build(model, fops, logits, plan, settings)
+
+
+class MemorySizer:
+    """Analytic training arena of many schemes of one model, without writing a file per scheme (for the search)."""
+
+    def __init__(self, tflite: bytes, grad_dtype: str = "float32", seed: int = 0):
+        self._model = io.read_model(tflite, "input model")
+        self._settings = _settings(grad_dtype, None, seed, "stochastic")
+        self._logits, self._fops = prepare_forward(self._model)
+
+    def training_arena(self, scheme) -> int:
+        # Constant buffers are never written by the passes: share them instead of copying.
+        memo = {id(b): b for b in self._model.buffers}
+        model, fops = copy.deepcopy((self._model, self._fops), memo)
+        sg = model.subgraphs[0]
+        x = int(sg.inputs[0])
+        _, built = _build(model, fops, self._logits, scheme, self._settings)
+        fwd = [i for i, op in enumerate(built.operators) if io.op_code(model, op) != io.BuiltinOperator.CUSTOM]
+        sg.operators = built.operators
+        rep = memory_of(model, fwd, x, built.label_tensor, self._logits, built.loss_tensor, built.trainables)
+        return rep["training_peak_bytes"]
 
 def _fold_output_softmax(model) -> int:
     """Drops a trailing SOFTMAX / DEQUANTIZE; returns the int8 logits tensor."""

@@ -62,6 +62,7 @@ class TrainingModel:
 
     def __init__(self, data: bytes, where: str = "model"):
         self._data = bytes(data)
+        self.search_result = None  # set by convert(scheme="auto"): gains, memory, search history
         try:
             self._parse(where)
         except TflmTrainError:
@@ -183,18 +184,23 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
 
 def analytic_memory(tm: TrainingModel) -> dict:
     """The analytic arena of the inference model and of the training model (memory.py), with its parts."""
-    m, g = tm.model, tm.graph
+    g = tm.graph
+    return memory_of(tm.model, [op.index for op in tm.forward_ops], g.inputTensor, g.labelTensor, g.logitsTensor,
+                     g.lossTensor, g.trainables or [])
+
+
+def memory_of(m, fwd: list[int], x: int, label: int, logits: int, loss: int, trainables: list) -> dict:
     sg = m.subgraphs[0]
-    fwd = [op.index for op in tm.forward_ops]
-    infer_head = memory.greedy_peak(memory.lifetimes(m, fwd, [g.inputTensor], [g.logitsTensor]))
+    infer_head = memory.greedy_peak(memory.lifetimes(m, fwd, [x], [logits]))
     used = {int(t) for oi in fwd for t in list(sg.operators[oi].inputs) + list(sg.operators[oi].outputs) if t >= 0}
-    infer_tail = memory.persistent_bytes(m, fwd, len(used | {g.inputTensor, g.logitsTensor}), 2, 0, 0)
+    infer_tail = memory.persistent_bytes(m, fwd, len(used | {x, logits}), 2, 0, 0)
     everything = list(range(len(sg.operators)))
     scratch = {oi: memory.scratch_bytes(m, sg.operators[oi]) for oi in everything}
-    bufs = memory.lifetimes(m, everything, [g.inputTensor, g.labelTensor], [g.logitsTensor, g.lossTensor], scratch)
+    bufs = memory.lifetimes(m, everything, [x, label], [logits, loss], scratch)
     train_head = memory.greedy_peak(bufs)
-    trainable = sum(t.stateBytes for t in g.trainables or [])
-    channel_masks = sum(io.shape(sg.tensors[t.tensor])[-1] for t in g.trainables or [] if t.inputChannels is not None and len(t.inputChannels))
+    trainable = sum(t.stateBytes for t in trainables)
+    channel_masks = sum(io.shape(sg.tensors[t.tensor])[-1] for t in trainables
+                        if t.inputChannels is not None and len(t.inputChannels))
     train_tail = memory.persistent_bytes(m, everything, len(sg.tensors), 4, trainable, channel_masks)
     masks = sum(b.size for b in bufs if b.id < len(sg.tensors) and sg.tensors[b.id].type == io.TensorType.UINT8)
     return {

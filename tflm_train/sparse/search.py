@@ -1,0 +1,243 @@
+"""Automatic sparse scheme: contribution analysis, then an evolutionary search under an SRAM budget.
+
+Following Lin et al. 2022 (s.2.2), the accuracy contribution of each component is
+assumed additive: the bias depth K contributes gain_b(K), the weights of layer i
+at channel ratio r contribute gain_w(i, r). The search maximises
+gain_b(K) + sum_i gain_w(i, r_i) subject to the training arena (analytic model,
+which agrees with TFLM's allocator, see memory.py) <= sram_budget.
+
+Gains come from either
+  * contribution analysis on data (`train_data`): fine-tune the classifier alone
+    (the baseline) and the classifier plus one component, on the TFLM backend,
+    batch 1; the gain is the drop of the mean held-out loss against the baseline
+    (clipped at 0: a component that does not help is never worth memory); or
+  * the data-free prior (`prior_gains`), used without data: later layers matter
+    more (gain grows with depth squared), expanding 1x1 convs most, then other
+    1x1 convs and the classifier, spatial and depthwise convs least, and a
+    channel ratio r earns sqrt(r) of the layer's gain (the first channels
+    chosen are the largest); a bias is worth a fifth of its layer's weights.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from .. import tflite_io as io
+from ..errors import InputError
+from ..graph import parse_forward_ops
+from .scheme import SparseScheme, weighted_layers
+
+RATIOS = (Fraction(1, 8), Fraction(1, 4), Fraction(1, 2), Fraction(1))
+
+
+@dataclass
+class Gains:
+    """gain_b[K] for K = 0..N (bias depth) and gain_w[i][r] per weighted layer i and ratio r."""
+
+    bias: list[float]
+    weights: list[dict[Fraction, float]]
+    source: str  # "prior" or "data"
+
+
+@dataclass
+class SearchResult:
+    scheme: SparseScheme
+    gain: float
+    training_arena_bytes: int  # analytic
+    evaluated: int             # distinct schemes whose memory was computed
+    gains: Gains
+    history: list[float] = field(default_factory=list)  # best gain per generation
+
+
+# ------------------------------------------------------------------ gains
+def _layer_kinds(model) -> list[tuple[str, bool]]:
+    """(op kind, is an expanding 1x1 conv) per weighted layer."""
+    out = []
+    t = model.subgraphs[0].tensors
+    for op in weighted_layers(parse_forward_ops(model)):
+        w = io.shape(t[op.weight])
+        pointwise = op.kind == "CONV_2D" and w[1] == 1 and w[2] == 1
+        out.append((op.kind if not pointwise else "POINTWISE", pointwise and w[0] > w[3]))
+    return out
+
+
+def prior_gains(model) -> Gains:
+    kinds = _layer_kinds(model)
+    n = len(kinds)
+    type_factor = {"POINTWISE": 0.6, "FULLY_CONNECTED": 0.6, "CONV_2D": 0.3, "DEPTHWISE_CONV_2D": 0.3}
+    layer = []
+    for i, (kind, expanding) in enumerate(kinds):
+        depth = (i + 1) / n
+        layer.append(depth ** 2 * (1.0 if expanding else type_factor[kind]))
+    weights = [{r: g * float(r) ** 0.5 for r in RATIOS} for g in layer]
+    bias = [0.0]
+    for k in range(1, n + 1):
+        bias.append(bias[-1] + 0.2 * layer[n - k])
+    return Gains(bias, weights, "prior")
+
+
+def data_gains(tflite: bytes, train_data, *, grad_dtype: str, learning_rate: float | None, seed: int,
+               layers: list[int] | None = None, bias_depths: list[int] | None = None,
+               holdout: float = 0.3, progress: bool = True) -> Gains:
+    """Contribution analysis: each component fine-tuned with the classifier, on the TFLM backend."""
+    from ..converter import convert_tflite
+    from ..runtime import Trainer
+
+    pairs = [(np.asarray(x), int(y)) for x, y in train_data]
+    if len(pairs) < 4:
+        raise InputError(f"train_data has {len(pairs)} samples; contribution analysis needs at least 4")
+    n_eval = max(2, int(len(pairs) * holdout))
+    fit, held = pairs[:-n_eval], pairs[-n_eval:]
+    model = io.read_model(tflite, "input model")
+    n = len(weighted_layers(parse_forward_ops(model)))
+    layers = list(range(n)) if layers is None else layers
+    bias_depths = sorted(set(bias_depths or _default_depths(n)))
+
+    def loss_of(scheme: SparseScheme) -> float:
+        tm = convert_tflite(tflite, scheme=scheme, grad_dtype=grad_dtype, learning_rate=learning_rate, seed=seed)
+        tr = Trainer(tm, backend="tflm")
+        for x, y in fit:
+            tr.train_step(x, y)
+        return float(np.mean([_ce(tr.predict(x), y) for x, y in held]))
+
+    jobs = [("base", None)] + [("bias", k) for k in bias_depths if k > 1] + \
+           [("w", (i, r)) for i in layers if i != n - 1 for r in RATIOS]
+    bar = _Progress(len(jobs), "contribution analysis", progress)
+    base = loss_of(SparseScheme(1, {n - 1: 1}))
+    bar.step()
+    measured_bias = {0: 0.0, 1: 0.0}
+    weights = [{r: 0.0 for r in RATIOS} for _ in range(n)]
+    for kind, arg in jobs[1:]:
+        if kind == "bias":
+            measured_bias[arg] = max(0.0, base - loss_of(SparseScheme(arg, {n - 1: 1})))
+        else:
+            i, r = arg
+            weights[i][r] = max(0.0, base - loss_of(SparseScheme(1, {n - 1: 1, i: r})))
+        bar.step()
+    bar.close()
+    # The classifier's weights are in the baseline: they are always worth more than anything else.
+    top = max([v for w in weights for v in w.values()] + list(measured_bias.values()) + [1e-6])
+    weights[n - 1] = {r: 2 * top * float(r) for r in RATIOS}
+    return Gains(_interpolate(measured_bias, n), weights, "data")
+
+
+def _default_depths(n: int) -> list[int]:
+    return sorted({0, 1, *(max(1, round(n * f)) for f in (0.125, 0.25, 0.5, 1.0))})
+
+
+def _interpolate(points: dict[int, float], n: int) -> list[float]:
+    """gain_b for every depth 0..n, linear between measured depths, monotone (a deeper bias set includes a shallower)."""
+    ks = sorted(points)
+    vals = np.maximum.accumulate([points[k] for k in ks])
+    return [float(v) for v in np.interp(np.arange(n + 1), ks, vals)]
+
+
+def _ce(logits: np.ndarray, y: int) -> float:
+    z = logits.astype(np.float64) - logits.max()
+    return float(np.log(np.exp(z).sum()) - z[y])
+
+
+# ------------------------------------------------------------------ search
+def search(tflite: bytes, sram_budget: int, gains: Gains, *, grad_dtype: str = "float32", seed: int = 0,
+           population: int = 24, generations: int = 25, progress: bool = True) -> SearchResult:
+    """Evolutionary search for the scheme of highest summed gain whose training arena fits sram_budget."""
+    from ..converter import MemorySizer
+
+    sizer = MemorySizer(tflite, grad_dtype, seed)
+    n = len(gains.weights)
+    rng = np.random.default_rng(seed)
+    cache: dict[tuple, int] = {}
+    choices = (Fraction(0),) + RATIOS
+
+    def scheme_of(g: tuple) -> SparseScheme:
+        return SparseScheme(g[0], {i: r for i, r in enumerate(g[1:]) if r > 0})
+
+    def memory(g: tuple) -> int:
+        if g not in cache:
+            cache[g] = sizer.training_arena(scheme_of(g))
+        return cache[g]
+
+    def gain(g: tuple) -> float:
+        return gains.bias[g[0]] + sum(gains.weights[i][r] for i, r in enumerate(g[1:]) if r > 0)
+
+    def fitness(g: tuple) -> float:
+        return gain(g) if memory(g) <= sram_budget else -1.0 - (memory(g) - sram_budget) / sram_budget
+
+    def valid(g: tuple) -> bool:
+        return g[0] > 0 or any(r > 0 for r in g[1:])
+
+    minimal = (1,) + (Fraction(0),) * (n - 1) + (Fraction(1),)  # the classifier alone
+    if memory(minimal) > sram_budget:
+        raise InputError(f"sram_budget {sram_budget} B is below the smallest training scheme (the classifier alone "
+                         f"needs {memory(minimal)} B of arena, analytic)")
+
+    def mutate(g: tuple) -> tuple:
+        g = list(g)
+        for _ in range(1 + rng.integers(0, 3)):
+            if rng.random() < 0.3:
+                g[0] = int(np.clip(g[0] + rng.integers(-max(1, n // 8), max(1, n // 8) + 1), 0, n))
+            else:
+                # Later layers are likelier picks: that is where schemes live.
+                i = int(min(n - 1, np.floor(n * rng.random() ** 0.5)))
+                g[1 + i] = choices[rng.integers(0, len(choices))]
+        return tuple(g)
+
+    def cross(a: tuple, b: tuple) -> tuple:
+        mask = rng.random(len(a)) < 0.5
+        return tuple(x if m else y for x, y, m in zip(a, b, mask))
+
+    pop = [minimal] + [mutate(minimal) for _ in range(population - 1)]
+    pop = [g for g in pop if valid(g)] or [minimal]
+    history = []
+    bar = _Progress(generations, "scheme search", progress)
+    for _ in range(generations):
+        ranked = sorted(set(pop), key=lambda g: (-fitness(g), g))
+        elite = ranked[:max(2, population // 4)]
+        history.append(gain(elite[0]) if fitness(elite[0]) >= 0 else float("nan"))
+        children = []
+        while len(children) < population - len(elite):
+            a, b = elite[rng.integers(0, len(elite))], elite[rng.integers(0, len(elite))]
+            child = mutate(cross(a, b)) if rng.random() < 0.7 else mutate(a)
+            if valid(child):
+                children.append(child)
+        pop = elite + children
+        bar.step(f"best gain {history[-1]:.4g}, {len(cache)} schemes sized")
+    bar.close()
+    best = sorted(set(pop), key=lambda g: (-fitness(g), g))[0]
+    return SearchResult(scheme_of(best), gain(best), memory(best), len(cache), gains, history)
+
+
+class _Progress:
+    """A one-line progress bar on stderr (no dependency)."""
+
+    def __init__(self, total: int, label: str, enabled: bool):
+        self.total, self.label, self.done, self.enabled = max(total, 1), label, 0, enabled
+
+    def step(self, note: str = "") -> None:
+        self.done += 1
+        if self.enabled:
+            filled = int(30 * self.done / self.total)
+            sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} {note}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def auto_scheme(tflite: bytes, sram_budget, train_data=None, *, grad_dtype: str = "float32",
+                learning_rate: float | None = None, seed: int = 0, progress: bool = True) -> SearchResult:
+    """Gains (from train_data, else the data-free prior), then the search under sram_budget (bytes)."""
+    if sram_budget is None:
+        raise InputError('scheme="auto" needs sram_budget=BYTES (the training arena to fit in)')
+    if isinstance(sram_budget, bool) or not isinstance(sram_budget, (int, np.integer)) or sram_budget <= 0:
+        raise InputError(f"sram_budget must be a positive number of bytes, got {sram_budget!r}")
+    if train_data is None:
+        gains = prior_gains(io.read_model(tflite, "input model"))
+    else:
+        gains = data_gains(tflite, train_data, grad_dtype=grad_dtype, learning_rate=learning_rate, seed=seed,
+                           progress=progress)
+    return search(tflite, int(sram_budget), gains, grad_dtype=grad_dtype, seed=seed, progress=progress)
