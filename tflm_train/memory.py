@@ -137,11 +137,9 @@ def scratch_bytes(model, op) -> int:
         return 0
     if name in ("TFLMT_CONV_INPUT_GRAD", "TFLMT_DW_INPUT_GRAD", "TFLMT_FC_INPUT_GRAD"):
         g, dx = t[ins[1]], t[int(op.outputs[0])]
-        if name == "TFLMT_CONV_INPUT_GRAD":
-            return _align4(_elements(g)) + _elements(dx) * 4
-        if name == "TFLMT_DW_INPUT_GRAD":
+        if name == "TFLMT_DW_INPUT_GRAD":  # per-channel scales, int32 accumulators
             return _hwc(dx)[2] * 4 + _elements(dx) * 4
-        return _align4(_elements(g)) + _elements(dx) * 4
+        return _align4(_elements(g)) + _elements(dx) * 4  # requantised gradient copy, int32 accumulators
     if name == "TFLMT_AVG_POOL_GRAD":
         return _elements(t[int(op.outputs[0])]) * 4
     return 0
