@@ -19,6 +19,10 @@ def test_named_schemes_are_sparse_schemes():
     assert resolve(SparseScheme(2, {-1: 1, 1: 0.25}), 4) == SparseScheme(2, {3: 1, 1: "1/4"})
 
 
+def test_top_level_name():
+    assert tt.SparseScheme is SparseScheme
+
+
 def test_text_form_round_trips():
     s = SparseScheme(23, {21: 1, 36: 0.125, 39: "1/4", 42: 1})
     assert parse_scheme(s.text()) == s
