@@ -89,7 +89,7 @@ def main(argv=None) -> int:
         results["models"][name] = {"inference_arena_bytes": inference, "rows": rows}
         print(f"\n{name} (128x128, batch 1): TFLM inference arena {inference / KB:.1f} KB "
               f"(analytic {base['analytic_inference_bytes'] / KB:.1f} KB)")
-        print(f"| scheme | training arena (TFLM) | x inference | fits 256 KB | trainable slice | "
+        print("| scheme | training arena (TFLM) | x inference | fits 256 KB | trainable slice | "
               f"analytic | analytic error |")
         print("|---|---|---|---|---|---|---|")
         for r in rows:

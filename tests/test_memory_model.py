@@ -4,7 +4,6 @@ formulas against the C functions; the persistent-cost constants against the whee
 import ctypes as C
 import re
 
-import numpy as np
 import pytest
 
 import tflm_train as tt
