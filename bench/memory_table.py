@@ -90,7 +90,7 @@ def main(argv=None) -> int:
         print(f"\n{name} (128x128, batch 1): TFLM inference arena {inference / KB:.1f} KB "
               f"(analytic {base['analytic_inference_bytes'] / KB:.1f} KB)")
         print("| scheme | training arena (TFLM) | x inference | fits 256 KB | trainable slice | "
-              f"analytic | analytic error |")
+              "analytic | analytic error |")
         print("|---|---|---|---|---|---|---|")
         for r in rows:
             print(f"| {r['scheme']} | {r['training_arena_bytes'] / KB:.1f} KB | "
