@@ -39,10 +39,9 @@ def int8_model(name: str) -> bytes:
         return tt.keras_to_int8_tflite(keras_model, rng.uniform(-1, 1, (8, 128, 128, 3)).astype(np.float32))
 
 
-def measure(tflite: bytes, scheme, label: str) -> dict:
+def measure(tflite: bytes, scheme, label: str, sram_budget: int | None = None) -> dict:
     t0 = time.time()
-    tm = tt.convert_tflite(tflite, scheme=scheme, progress=False) if not isinstance(scheme, tuple) else \
-        tt.convert_tflite(tflite, scheme="auto", sram_budget=scheme[1], progress=True)
+    tm = tt.convert_tflite(tflite, scheme=scheme, sram_budget=sram_budget, progress=sram_budget is not None)
     rep = tt.Trainer(tm, backend="tflm").memory_report()
     a, t = rep["analytic"], rep["tflm"]
     row = {
@@ -59,7 +58,7 @@ def measure(tflite: bytes, scheme, label: str) -> dict:
         "seconds": round(time.time() - t0, 1),
     }
     if tm.search_result is not None:
-        row["search"] = {"budget_bytes": scheme[1], "gain": tm.search_result.gain,
+        row["search"] = {"budget_bytes": sram_budget, "gain": tm.search_result.gain,
                          "schemes_sized": tm.search_result.evaluated}
     return row
 
@@ -84,8 +83,8 @@ def main(argv=None) -> int:
         schemes += [(f"last:{args.last_k}", f"last-{args.last_k}"), ("bias", "bias-only"),
                     (paper_scheme(name, "100kb"), f"paper {HUNDRED_KB[name]}"),
                     (paper_scheme(name, "49kb"), "paper 49kb"),
-                    (("auto", budget), f"auto @ {budget / KB:.0f} KB")]
-        rows = [base] + [measure(tflite, s, label) for s, label in schemes]
+                    ("auto", f"auto @ {budget / KB:.0f} KB")]
+        rows = [base] + [measure(tflite, s, label, budget if s == "auto" else None) for s, label in schemes]
         results["models"][name] = {"inference_arena_bytes": inference, "rows": rows}
         print(f"\n{name} (128x128, batch 1): TFLM inference arena {inference / KB:.1f} KB "
               f"(analytic {base['analytic_inference_bytes'] / KB:.1f} KB)")

@@ -12,8 +12,8 @@ from . import tflite_io as io
 from ._generated import tflm_train_generated as G
 from .errors import InputError, UnsupportedModelError
 from .graph import parse_forward_ops
-from .model import TrainingModel, analytic_memory, memory_of
-from .sparse import plan_scheme
+from .model import TrainingModel, analytic_memory, training_memory
+from .sparse import parse_scheme, plan_scheme
 from .sparse.search import auto_scheme
 
 DEFAULT_LEARNING_RATE = 0.01
@@ -105,7 +105,6 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
     plan, built = _build(model, fops, logits, scheme, settings)
     sg = model.subgraphs[0]
     x = int(sg.inputs[0])
-    lr = settings.learning_rate
     sg.operators = built.operators
     sg.inputs = np.asarray([x, built.label_tensor], np.int32)
     sg.outputs = np.asarray([logits, built.loss_tensor], np.int32)
@@ -114,12 +113,14 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
     g.inputTensor, g.labelTensor, g.logitsTensor, g.lossTensor = x, built.label_tensor, logits, built.loss_tensor
     g.gradDtype = settings.grad_dtype
     g.optimizer = G.OptimizerT()
-    g.optimizer.learningRate, g.optimizer.rounding, g.optimizer.seed = lr, settings.rounding, settings.seed
+    g.optimizer.learningRate, g.optimizer.rounding, g.optimizer.seed = (settings.learning_rate, settings.rounding,
+                                                                        settings.seed)
     g.loss = G.LossT()
     g.loss.numClasses = int(np.prod(io.shape(sg.tensors[logits])))
     g.trainables = built.trainables
-    named = isinstance(scheme, str) and not scheme.strip().lower().startswith("sparse:")
-    g.scheme, g.producer = scheme.strip().lower() if named else plan.scheme.text(), PRODUCER
+    # A named scheme is stored as named; any other as the resolved sparse text.
+    named = parse_scheme(scheme) if isinstance(scheme, str) else None
+    g.scheme, g.producer = named if isinstance(named, str) else plan.scheme.text(), PRODUCER
     io.set_metadata(model, S.METADATA_NAME, S.encode_graph(g))
     tm = TrainingModel(io.write_model(model), "converted model")
     # Second pass: store the memory summary computed on the final graph.
@@ -194,9 +195,8 @@ class MemorySizer:
         sg = model.subgraphs[0]
         x = int(sg.inputs[0])
         _, built = _build(model, fops, self._logits, scheme, self._settings)
-        fwd = [i for i, op in enumerate(built.operators) if io.op_code(model, op) != io.BuiltinOperator.CUSTOM]
         sg.operators = built.operators
-        rep = memory_of(model, fwd, x, built.label_tensor, self._logits, built.loss_tensor, built.trainables)
+        rep = training_memory(model, x, built.label_tensor, self._logits, built.loss_tensor, built.trainables)
         return rep["training_peak_bytes"]
 
 def _fold_output_softmax(model) -> int:

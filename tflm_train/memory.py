@@ -112,11 +112,6 @@ def greedy_peak(buffers: list[Buffer]) -> int:
 CONV_OUT_BLOCK = 4  # output channels per block in the optimised conv weight kernel (kernels/core)
 
 
-def _hwc(t) -> tuple[int, int, int]:
-    s = io.shape(t)
-    return (s[1], s[2], s[3]) if len(s) == 4 else (1, 1, int(np.prod(s)))
-
-
 def _align4(n: int) -> int:
     return (n + 3) // 4 * 4
 
@@ -138,7 +133,7 @@ def scratch_bytes(model, op) -> int:
     if name in ("TFLMT_CONV_INPUT_GRAD", "TFLMT_DW_INPUT_GRAD", "TFLMT_FC_INPUT_GRAD"):
         g, dx = t[ins[1]], t[int(op.outputs[0])]
         if name == "TFLMT_DW_INPUT_GRAD":  # per-channel scales, int32 accumulators
-            return _hwc(dx)[2] * 4 + _elements(dx) * 4
+            return io.shape(dx)[-1] * 4 + _elements(dx) * 4
         return _align4(_elements(g)) + _elements(dx) * 4  # requantised gradient copy, int32 accumulators
     if name == "TFLMT_AVG_POOL_GRAD":
         return _elements(t[int(op.outputs[0])]) * 4

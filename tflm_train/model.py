@@ -190,30 +190,34 @@ def analytic_memory(tm: TrainingModel) -> dict:
 
 
 def memory_of(m, fwd: list[int], x: int, label: int, logits: int, loss: int, trainables: list) -> dict:
+    return {"source": "analytic", **inference_memory(m, fwd, x, logits),
+            **training_memory(m, x, label, logits, loss, trainables)}
+
+
+def inference_memory(m, fwd: list[int], x: int, logits: int) -> dict:
+    """The arena of the forward ops alone (the stock inference model keeps only the tensors they use)."""
     sg = m.subgraphs[0]
-    infer_head = memory.greedy_peak(memory.lifetimes(m, fwd, [x], [logits]))
+    head = memory.greedy_peak(memory.lifetimes(m, fwd, [x], [logits]))
     used = {int(t) for oi in fwd for t in list(sg.operators[oi].inputs) + list(sg.operators[oi].outputs) if t >= 0}
-    infer_tail = memory.persistent_bytes(m, fwd, len(used | {x, logits}), 2, 0, 0)
+    tail = memory.persistent_bytes(m, fwd, len(used | {x, logits}), 2, 0, 0)
+    return {"inference_peak_bytes": int(head + tail), "inference_nonpersistent_bytes": int(head),
+            "inference_persistent_bytes": int(tail)}
+
+
+def training_memory(m, x: int, label: int, logits: int, loss: int, trainables: list) -> dict:
+    """The arena of the whole training graph (every operator of subgraph 0)."""
+    sg = m.subgraphs[0]
     everything = list(range(len(sg.operators)))
     scratch = {oi: memory.scratch_bytes(m, sg.operators[oi]) for oi in everything}
     bufs = memory.lifetimes(m, everything, [x, label], [logits, loss], scratch)
-    train_head = memory.greedy_peak(bufs)
+    head = memory.greedy_peak(bufs)
     trainable = sum(t.stateBytes for t in trainables)
     channel_masks = sum(io.shape(sg.tensors[t.tensor])[-1] for t in trainables
                         if t.inputChannels is not None and len(t.inputChannels))
-    train_tail = memory.persistent_bytes(m, everything, len(sg.tensors), 4, trainable, channel_masks)
+    tail = memory.persistent_bytes(m, everything, len(sg.tensors), 4, trainable, channel_masks)
     masks = sum(b.size for b in bufs if b.id < len(sg.tensors) and sg.tensors[b.id].type == io.TensorType.UINT8)
-    return {
-        "source": "analytic",
-        "inference_peak_bytes": int(infer_head + infer_tail),
-        "inference_nonpersistent_bytes": int(infer_head),
-        "inference_persistent_bytes": int(infer_tail),
-        "training_peak_bytes": int(train_head + train_tail),
-        "training_nonpersistent_bytes": int(train_head),
-        "training_persistent_bytes": int(train_tail),
-        "trainable_bytes": int(trainable),
-        "mask_bytes": int(masks),
-    }
+    return {"training_peak_bytes": int(head + tail), "training_nonpersistent_bytes": int(head),
+            "training_persistent_bytes": int(tail), "trainable_bytes": int(trainable), "mask_bytes": int(masks)}
 
 
 def load(path_or_bytes) -> TrainingModel:

@@ -150,13 +150,9 @@ def weighted_layers(fops: list[ForwardOp]) -> list[ForwardOp]:
     return [op for op in fops if op.kind in WEIGHTED]
 
 
-def input_channel_count(model, op: ForwardOp) -> int:
-    """Channels a ratio applies to: input channels (conv, FC) or the channels of a depthwise conv."""
-    return io.shape(model.subgraphs[0].tensors[op.weight])[-1]
-
-
 def select_channels(model, op: ForwardOp, ratio: Fraction) -> tuple[int, ...]:
-    """The floor(ratio * C) input channels (at least 1) with the largest L2 norm of their real-valued weights."""
+    """The floor(ratio * C) input channels (at least 1; C = input channels, or a depthwise conv's channels) with
+    the largest L2 norm of their real-valued weights; () when that is every channel."""
     t = model.subgraphs[0].tensors[op.weight]
     w = io.buffer_array(model, t).astype(np.float64)
     q = io.qparams(t)
@@ -167,6 +163,8 @@ def select_channels(model, op: ForwardOp, ratio: Fraction) -> tuple[int, ...]:
     real = w * scales.reshape(shape)
     c = w.shape[-1]
     k = max(1, int(ratio * c))
+    if k == c:
+        return ()
     norms = np.sqrt((real.reshape(-1, c) ** 2).sum(axis=0))
     # Stable: ties keep the lower channel index.
     order = np.argsort(-norms, kind="stable")[:k]
@@ -182,8 +180,7 @@ def plan_scheme(scheme, fops: list[ForwardOp], model) -> TrainPlan:
     for i, r in sp.weights:
         op = layers[i]
         weights.add(op.index)
-        if r < 1:
-            sel = select_channels(model, op, r)
-            if len(sel) < input_channel_count(model, op):
-                channels[op.index] = sel
+        sel = select_channels(model, op, r) if r < 1 else ()
+        if sel:
+            channels[op.index] = sel
     return TrainPlan(frozenset(weights), biases, channels, sp)
