@@ -15,7 +15,7 @@ from . import schema as S
 from . import tflite_io as io
 from ._generated import tflm_train_generated as G
 from .errors import UnsupportedModelError
-from .graph import WEIGHTED, ForwardOp
+from .graph import FORWARD_ONLY, WEIGHTED, ForwardOp
 from .quant import activation_range
 from .sparse import TrainPlan
 
@@ -113,6 +113,9 @@ class _Builder:
         self.reshape_of = {op.y: op.x for op in self.fops if op.kind == "RESHAPE" and self.down.get(op.x, False)}
         spatial = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MEAN", "PAD")
         for op in self.fops:
+            if op.kind in FORWARD_ONLY and self.down.get(op.y, False):
+                raise UnsupportedModelError(f"operator {op.index} ({op.kind}): a trained layer lies before it and "
+                                            f"tflm-train has no gradient for {op.kind}; train only later layers")
             if op.kind in spatial and self.down.get(op.x, False) and self.canonical(op.x) != op.x:
                 raise UnsupportedModelError(f"operator {op.index} ({op.kind}): its input comes from a RESHAPE "
                                             "of a trained tensor; backpropagating through that is not supported")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -12,7 +13,9 @@ from . import tflite_io as io
 from ._generated import tflm_train_generated as G
 from .errors import InputError, UnsupportedModelError
 from .graph import parse_forward_ops
+from . import patch as patch_pass
 from .model import TrainingModel, analytic_memory, training_memory
+from .patch import PatchPlan
 from .sparse import parse_scheme, plan_scheme
 from .sparse.search import auto_scheme
 
@@ -22,7 +25,8 @@ PRODUCER = "tflm-train 0.1.0"
 
 def convert(model, representative_data, *, scheme="bias", grad_dtype: str = "float32",
             learning_rate: float | None = None, seed: int = 0, rounding: str = "stochastic",
-            sram_budget: int | None = None, train_data=None, progress: bool = True) -> TrainingModel:
+            sram_budget: int | None = None, train_data=None, progress: bool = True,
+            patch="auto") -> TrainingModel:
     """Keras model (or SavedModel path) -> full-int8 .tflite (TF converter) -> training model.
 
     representative_data: an array of samples [N, ...] or an iterable of samples, as the
@@ -32,7 +36,7 @@ def convert(model, representative_data, *, scheme="bias", grad_dtype: str = "flo
     int8 = keras_to_int8_tflite(model, representative_data)
     return convert_tflite(int8, scheme=scheme, grad_dtype=grad_dtype, learning_rate=learning_rate,
                           seed=seed, rounding=rounding, sram_budget=sram_budget, train_data=train_data,
-                          progress=progress)
+                          progress=progress, patch=patch)
 
 
 def keras_to_int8_tflite(model, representative_data) -> bytes:
@@ -83,41 +87,44 @@ def _samples(data) -> list[np.ndarray]:
 
 def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learning_rate: float | None = None,
                    seed: int = 0, rounding: str = "stochastic", sram_budget: int | None = None,
-                   train_data=None, progress: bool = True) -> TrainingModel:
+                   train_data=None, progress: bool = True, patch="auto") -> TrainingModel:
     """Any int8 .tflite (bytes or path) that TFLM runs -> training model.
 
     scheme: "full", "bias", "classifier", "last:K", a SparseScheme (or its text form), or
     "auto": the scheme of highest contribution whose training arena fits sram_budget bytes,
     from contribution analysis on train_data (an iterable of (x, label)) when given, else
     from a data-free prior (sparse/search.py). The search is deterministic for a seed.
+    patch: "auto" runs the first stage tile by tile (patch.py, bit-exact) when that shrinks the
+    training arena; None never does; a PatchPlan forces that plan (an error if it cannot apply).
     """
     search_result = None
     if isinstance(scheme, str) and scheme.strip().lower() == "auto":
         data, _ = io.read_bytes(tflite, "input model")
         search_result = auto_scheme(data, sram_budget, train_data, grad_dtype=grad_dtype,
-                                    learning_rate=learning_rate, seed=seed, progress=progress)
+                                    learning_rate=learning_rate, seed=seed, progress=progress, patch=patch)
         scheme = search_result.scheme
     elif sram_budget is not None or train_data is not None:
         raise InputError('sram_budget and train_data are used by scheme="auto" only')
     model = io.read_model(tflite, "input model")
     settings = _settings(grad_dtype, learning_rate, seed, rounding)
     logits, fops = prepare_forward(model)
+    patch_plan, required = _patch_plan(model, patch)
     plan, built = _build(model, fops, logits, scheme, settings)
-    sg = model.subgraphs[0]
-    x = int(sg.inputs[0])
-    sg.operators = built.operators
-    sg.inputs = np.asarray([x, built.label_tensor], np.int32)
-    sg.outputs = np.asarray([logits, built.loss_tensor], np.int32)
+    tg = _training_graph(model, logits, built)
+    if patch_plan is not None:
+        tg = _patched(tg, patch_plan, required)
+    model, x, logits = tg.model, tg.x, tg.logits
 
     g = G.TrainingGraphT()
-    g.inputTensor, g.labelTensor, g.logitsTensor, g.lossTensor = x, built.label_tensor, logits, built.loss_tensor
+    g.inputTensor, g.labelTensor, g.logitsTensor, g.lossTensor = x, tg.label, logits, tg.loss
     g.gradDtype = settings.grad_dtype
     g.optimizer = G.OptimizerT()
     g.optimizer.learningRate, g.optimizer.rounding, g.optimizer.seed = (settings.learning_rate, settings.rounding,
                                                                         settings.seed)
     g.loss = G.LossT()
-    g.loss.numClasses = int(np.prod(io.shape(sg.tensors[logits])))
-    g.trainables = built.trainables
+    g.loss.numClasses = int(np.prod(io.shape(model.subgraphs[0].tensors[logits])))
+    g.trainables = tg.trainables
+    g.patch = tg.patch.text() if tg.patch is not None else ""
     # A named scheme is stored as named; any other as the resolved sparse text.
     named = parse_scheme(scheme) if isinstance(scheme, str) else None
     g.scheme, g.producer = named if isinstance(named, str) else plan.scheme.text(), PRODUCER
@@ -180,24 +187,83 @@ def _build(model, fops, logits: int, scheme, settings: autodiff.Settings):
     return plan, autodiff.build(model, fops, logits, plan, settings)
 
 
+@dataclass
+class _TrainingGraph:
+    """A built training graph before its metadata is written: the model and the indices the metadata names."""
+
+    model: object
+    x: int
+    label: int
+    logits: int
+    loss: int
+    trainables: list  # G.TrainableTensorT
+    patch: PatchPlan | None = None
+
+    def arena(self) -> int:
+        return training_memory(self.model, self.x, self.label, self.logits, self.loss,
+                               self.trainables)["training_peak_bytes"]
+
+
+def _training_graph(model, logits: int, built) -> _TrainingGraph:
+    sg = model.subgraphs[0]
+    x = int(sg.inputs[0])
+    sg.operators = built.operators
+    sg.inputs = np.asarray([x, built.label_tensor], np.int32)
+    sg.outputs = np.asarray([logits, built.loss_tensor], np.int32)
+    return _TrainingGraph(model, x, built.label_tensor, logits, built.loss_tensor, built.trainables)
+
+
+def _patch_plan(model, patch) -> tuple[PatchPlan | None, bool]:
+    """(plan, required). patch: None (off), "auto" (the plan of smallest inference arena, kept only
+    if it shrinks the training arena) or a PatchPlan (required)."""
+    if patch is None:
+        return None, False
+    if isinstance(patch, str) and patch.strip().lower() == "auto":
+        return patch_pass.choose(model)[0], False
+    if isinstance(patch, PatchPlan):
+        return patch, True
+    raise InputError(f'patch must be None, "auto" or a tflm_train.PatchPlan, got {patch!r}')
+
+
+def _patched(tg: _TrainingGraph, plan: PatchPlan, required: bool) -> _TrainingGraph:
+    """The graph with its first stage patched; with required=False, the unpatched graph when patching
+    cannot apply (a trained layer inside the stage) or does not shrink the training arena."""
+    memo = {id(b): b for b in tg.model.buffers}
+    model, trainables = copy.deepcopy((tg.model, tg.trainables), memo)
+    try:
+        rw = patch_pass.rewrite(model, plan)
+    except InputError as e:
+        if required:
+            raise InputError(f"{e}. Is a layer of the stage trained by the scheme? Patching needs a frozen "
+                             "first stage") from None
+        return tg
+    t = rw.tensor_map
+    for tr in trainables:
+        tr.tensor, tr.layerOp, tr.updateOp = t[tr.tensor], rw.op_map[tr.layerOp], rw.op_map[tr.updateOp]
+    out = _TrainingGraph(model, t[tg.x], t[tg.label], t[tg.logits], t[tg.loss], trainables, plan)
+    if not required and out.arena() >= tg.arena():
+        return tg
+    return out
+
+
 class MemorySizer:
     """Analytic training arena of many schemes of one model, without writing a file per scheme (for the search)."""
 
-    def __init__(self, tflite: bytes, grad_dtype: str = "float32", seed: int = 0):
+    def __init__(self, tflite: bytes, grad_dtype: str = "float32", seed: int = 0, patch="auto"):
         self._model = io.read_model(tflite, "input model")
         self._settings = _settings(grad_dtype, None, seed, "stochastic")
         self._logits, self._fops = prepare_forward(self._model)
+        self._patch, self._required = _patch_plan(self._model, patch)
 
     def training_arena(self, scheme) -> int:
         # Constant buffers are never written by the passes: share them instead of copying.
         memo = {id(b): b for b in self._model.buffers}
         model, fops = copy.deepcopy((self._model, self._fops), memo)
-        sg = model.subgraphs[0]
-        x = int(sg.inputs[0])
         _, built = _build(model, fops, self._logits, scheme, self._settings)
-        sg.operators = built.operators
-        rep = training_memory(model, x, built.label_tensor, self._logits, built.loss_tensor, built.trainables)
-        return rep["training_peak_bytes"]
+        tg = _training_graph(model, self._logits, built)
+        if self._patch is not None:
+            tg = _patched(tg, self._patch, self._required)
+        return tg.arena()
 
 def _fold_output_softmax(model) -> int:
     """Drops a trailing SOFTMAX / DEQUANTIZE; returns the int8 logits tensor."""

@@ -19,7 +19,10 @@ SUPPORTED = {
     B.CONV_2D: "CONV_2D", B.DEPTHWISE_CONV_2D: "DEPTHWISE_CONV_2D", B.FULLY_CONNECTED: "FULLY_CONNECTED",
     B.ADD: "ADD", B.AVERAGE_POOL_2D: "AVERAGE_POOL_2D", B.MEAN: "MEAN", B.RESHAPE: "RESHAPE",
     B.PAD: "PAD", B.SOFTMAX: "SOFTMAX", B.QUANTIZE: "QUANTIZE", B.DEQUANTIZE: "DEQUANTIZE",
+    B.STRIDED_SLICE: "STRIDED_SLICE", B.CONCATENATION: "CONCATENATION",
 }
+# Ops the patch-based rewrite emits in a frozen first stage; no gradient flows through them.
+FORWARD_ONLY = ("STRIDED_SLICE", "CONCATENATION")
 WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
@@ -45,6 +48,9 @@ class ForwardOp:
     paddings: np.ndarray | None = None  # PAD: [ndim, 2]
     axes: tuple[int, ...] = ()  # MEAN
     keep_dims: bool = False
+    begin: tuple[int, ...] = ()  # STRIDED_SLICE (unit strides, no masks)
+    end: tuple[int, ...] = ()
+    axis: int = 0  # CONCATENATION
 
     @property
     def x(self) -> int:
@@ -139,8 +145,36 @@ def parse_forward_ops(model, count: int | None = None) -> list[ForwardOp]:
             if p is None:
                 raise _fail(i, kind, "paddings must be constant")
             fop.paddings = p.astype(np.int64).reshape(-1, 2)
+        elif kind == "STRIDED_SLICE":
+            _parse_slice(model, fop, opt)
+        elif kind == "CONCATENATION":
+            ys = _shape(model, fop.y)
+            fop.axis = int(opt.axis) % len(ys) if opt is not None and ys else 0
+            fop.activation = opt.fusedActivationFunction if opt is not None else 0
+            if fop.activation != 0:
+                raise _fail(i, kind, "a fused activation is not supported")
         out.append(fop)
     return out
+
+
+def _parse_slice(model, fop: ForwardOp, opt) -> None:
+    sg = model.subgraphs[0]
+    xs = _shape(model, fop.x)
+    parts = [io.buffer_array(model, sg.tensors[t]) if t >= 0 else None for t in fop.inputs[1:4]]
+    if len(parts) != 3 or any(p is None for p in parts):
+        raise _fail(fop.index, fop.kind, "begin, end and strides must be constant")
+    begin, end, strides = (tuple(int(v) for v in p.ravel()) for p in parts)
+    masks = [getattr(opt, f, 0) or 0 for f in ("beginMask", "endMask", "ellipsisMask", "newAxisMask",
+                                               "shrinkAxisMask")] if opt is not None else [0]
+    if any(masks) or (opt is not None and getattr(opt, "offset", False)):
+        raise _fail(fop.index, fop.kind, "only plain slices are supported (no masks, no offset)")
+    if any(s != 1 for s in strides) or not len(begin) == len(end) == len(xs):
+        raise _fail(fop.index, fop.kind, f"only unit strides over all {len(xs)} axes are supported")
+    if any(not 0 <= b < e <= d for b, e, d in zip(begin, end, xs)) or \
+            tuple(e - b for b, e in zip(begin, end)) != _shape(model, fop.y):
+        raise _fail(fop.index, fop.kind, f"slice [{begin}, {end}) of {xs} does not give the output shape "
+                    f"{_shape(model, fop.y)}")
+    fop.begin, fop.end = begin, end
 
 
 def _check_types(model, fop: ForwardOp) -> None:
@@ -167,6 +201,16 @@ def _check_types(model, fop: ForwardOp) -> None:
             raise _fail(fop.index, fop.kind, f"weights '{io.tensor_name(w)}' must be symmetric (zero point 0)")
         if fop.bias >= 0 and (t[fop.bias].type != T.INT32 or io.buffer_array(model, t[fop.bias]) is None):
             raise _fail(fop.index, fop.kind, "bias must be constant int32")
+    if fop.kind in FORWARD_ONLY:
+        # These ops copy bytes: every data tensor must carry the output's quantization.
+        data = fop.inputs if fop.kind == "CONCATENATION" else [fop.x]
+        qy = io.qparams(t[fop.y])
+        for ti in data:
+            q = io.qparams(t[ti])
+            if t[ti].type != T.INT8 or q is None or qy is None or q.per_tensor_scale != qy.per_tensor_scale or \
+                    q.per_tensor_zero_point != qy.per_tensor_zero_point:
+                raise _fail(fop.index, fop.kind, f"input '{io.tensor_name(t[ti])}' must be int8 with the output's "
+                            "quantization")
 
 
 def conv_out_size(in_size: int, k: int, stride: int, dilation: int, same: bool) -> int:

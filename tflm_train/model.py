@@ -102,6 +102,12 @@ class TrainingModel:
         s = self.graph.scheme
         return s.decode() if isinstance(s, bytes) else str(s)
 
+    @property
+    def patch(self) -> str:
+        """The patch plan of the first stage ("" if the graph is unpatched)."""
+        s = self.graph.patch
+        return "" if s is None else s.decode() if isinstance(s, bytes) else str(s)
+
     def input_details(self) -> tuple[tuple[int, ...], np.dtype, io.QParams | None]:
         t = self.tensors[self.graph.inputTensor]
         return io.shape(t), io.numpy_dtype(t.type), io.qparams(t)

@@ -229,6 +229,47 @@ def make_custom_op(model: tfl.ModelT, name: str, inputs: list[int], outputs: lis
     return op
 
 
+def builtin_opcode_index(model: tfl.ModelT, code: int, version: int = 1) -> int:
+    for i, oc in enumerate(model.operatorCodes):
+        if max(oc.builtinCode, oc.deprecatedBuiltinCode) == code:
+            oc.version = max(oc.version, version)
+            return i
+    oc = tfl.OperatorCodeT()
+    oc.builtinCode = code
+    oc.deprecatedBuiltinCode = min(code, BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES)
+    oc.version = version
+    model.operatorCodes.append(oc)
+    return len(model.operatorCodes) - 1
+
+
+def make_builtin_op(model: tfl.ModelT, code: int, version: int, inputs: list[int], outputs: list[int],
+                    options_type: int, options) -> tfl.OperatorT:
+    op = tfl.OperatorT()
+    op.opcodeIndex = builtin_opcode_index(model, code, version)
+    op.inputs = np.asarray(inputs, dtype=np.int32)
+    op.outputs = np.asarray(outputs, dtype=np.int32)
+    op.builtinOptionsType, op.builtinOptions = options_type, options
+    return op
+
+
+def drop_unused_tensors(sg: tfl.SubGraphT) -> dict[int, int]:
+    """Removes tensors no operator and no graph input/output uses (TFLM would still give each an
+    eval tensor); returns old index -> new index of the kept ones."""
+    used = {int(t) for t in sg.inputs} | {int(t) for t in sg.outputs}
+    for op in sg.operators:
+        used |= {int(t) for t in op.inputs if t >= 0} | {int(t) for t in op.outputs if t >= 0}
+    new = {old: i for i, old in enumerate(sorted(used))}
+
+    def remap(ts):
+        return np.asarray([new[int(t)] if t >= 0 else -1 for t in ts], np.int32)
+
+    sg.tensors = [sg.tensors[i] for i in sorted(used)]
+    for op in sg.operators:
+        op.inputs, op.outputs = remap(op.inputs), remap(op.outputs)
+    sg.inputs, sg.outputs = remap(sg.inputs), remap(sg.outputs)
+    return new
+
+
 def metadata_name(m: tfl.MetadataT) -> str:
     return m.name.decode() if isinstance(m.name, bytes) else str(m.name)
 

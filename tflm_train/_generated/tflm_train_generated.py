@@ -946,8 +946,15 @@ class TrainingGraph(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
+    # TrainingGraph
+    def Patch(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(28))
+        if o != 0:
+            return self._tab.String(o + self._tab.Pos)
+        return None
+
 def TrainingGraphStart(builder):
-    builder.StartObject(12)
+    builder.StartObject(13)
 
 def TrainingGraphAddVersion(builder, version):
     builder.PrependUint32Slot(0, version, 1)
@@ -988,6 +995,9 @@ def TrainingGraphAddMemory(builder, memory):
 def TrainingGraphAddProducer(builder, producer):
     builder.PrependUOffsetTRelativeSlot(11, flatbuffers.number_types.UOffsetTFlags.py_type(producer), 0)
 
+def TrainingGraphAddPatch(builder, patch):
+    builder.PrependUOffsetTRelativeSlot(12, flatbuffers.number_types.UOffsetTFlags.py_type(patch), 0)
+
 def TrainingGraphEnd(builder):
     return builder.EndObject()
 
@@ -1014,6 +1024,7 @@ class TrainingGraphT(object):
         scheme = None,
         memory = None,
         producer = None,
+        patch = None,
     ):
         self.version = version  # type: int
         self.inputTensor = inputTensor  # type: int
@@ -1027,6 +1038,7 @@ class TrainingGraphT(object):
         self.scheme = scheme  # type: Optional[str]
         self.memory = memory  # type: Optional[MemorySummaryT]
         self.producer = producer  # type: Optional[str]
+        self.patch = patch  # type: Optional[str]
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -1071,6 +1083,7 @@ class TrainingGraphT(object):
         if trainingGraph.Memory() is not None:
             self.memory = MemorySummaryT.InitFromObj(trainingGraph.Memory())
         self.producer = trainingGraph.Producer()
+        self.patch = trainingGraph.Patch()
 
     # TrainingGraphT
     def Pack(self, builder):
@@ -1092,6 +1105,8 @@ class TrainingGraphT(object):
             memory = self.memory.Pack(builder)
         if self.producer is not None:
             producer = builder.CreateString(self.producer)
+        if self.patch is not None:
+            patch = builder.CreateString(self.patch)
         TrainingGraphStart(builder)
         TrainingGraphAddVersion(builder, self.version)
         TrainingGraphAddInputTensor(builder, self.inputTensor)
@@ -1111,6 +1126,8 @@ class TrainingGraphT(object):
             TrainingGraphAddMemory(builder, memory)
         if self.producer is not None:
             TrainingGraphAddProducer(builder, producer)
+        if self.patch is not None:
+            TrainingGraphAddPatch(builder, patch)
         trainingGraph = TrainingGraphEnd(builder)
         return trainingGraph
 

@@ -88,6 +88,10 @@ class ForwardRunner:
             return vals[op.x].reshape(yshape)
         if k == "PAD":
             return F.pad(vals[op.x], op.paddings, self.q(op.y).per_tensor_zero_point)
+        if k == "STRIDED_SLICE":
+            return vals[op.x][tuple(slice(b, e) for b, e in zip(op.begin, op.end))].copy()
+        if k == "CONCATENATION":
+            return np.concatenate([vals[t] for t in op.inputs], axis=op.axis)
         if k == "QUANTIZE":
             qy = self.q(op.y)
             return F.quantize(vals[op.x], qy.per_tensor_scale, qy.per_tensor_zero_point).reshape(yshape)

@@ -35,23 +35,6 @@ def forward_only(tm: TrainingModel) -> bytes:
     sg.operators = [sg.operators[i] for i in keep]
     sg.inputs = np.asarray([tm.graph.inputTensor], np.int32)
     sg.outputs = np.asarray([tm.graph.logitsTensor], np.int32)
-    _drop_unused_tensors(sg)
+    io.drop_unused_tensors(sg)
     model.metadata = [m for m in (model.metadata or []) if io.metadata_name(m) != S.METADATA_NAME]
     return io.write_model(model)
-
-
-def _drop_unused_tensors(sg) -> None:
-    """Removes tensors no operator uses: TFLM would still reserve arena space for them."""
-    used = set(int(t) for t in sg.inputs) | set(int(t) for t in sg.outputs)
-    for op in sg.operators:
-        used |= {int(t) for t in op.inputs if t >= 0} | {int(t) for t in op.outputs if t >= 0}
-    keep = sorted(used)
-    new = {old: i for i, old in enumerate(keep)}
-
-    def remap(ts):
-        return np.asarray([new[int(t)] if t >= 0 else -1 for t in ts], np.int32)
-
-    sg.tensors = [sg.tensors[i] for i in keep]
-    for op in sg.operators:
-        op.inputs, op.outputs = remap(op.inputs), remap(op.outputs)
-    sg.inputs, sg.outputs = remap(sg.inputs), remap(sg.outputs)

@@ -97,7 +97,9 @@ def data_gains(tflite: bytes, train_data, *, grad_dtype: str, learning_rate: flo
     bias_depths = sorted(set(bias_depths or _default_depths(n)))
 
     def loss_of(scheme: SparseScheme) -> float:
-        tm = convert_tflite(tflite, scheme=scheme, grad_dtype=grad_dtype, learning_rate=learning_rate, seed=seed)
+        # Patching changes memory, never values: the analysis runs the plain graph.
+        tm = convert_tflite(tflite, scheme=scheme, grad_dtype=grad_dtype, learning_rate=learning_rate, seed=seed,
+                            patch=None)
         tr = Trainer(tm, backend="tflm")
         for x, y in fit:
             tr.train_step(x, y)
@@ -142,11 +144,12 @@ def _ce(logits: np.ndarray, y: int) -> float:
 
 # ------------------------------------------------------------------ search
 def search(tflite: bytes, sram_budget: int, gains: Gains, *, grad_dtype: str = "float32", seed: int = 0,
-           population: int = 24, generations: int = 25, progress: bool = True) -> SearchResult:
-    """Evolutionary search for the scheme of highest summed gain whose training arena fits sram_budget."""
+           population: int = 24, generations: int = 25, progress: bool = True, patch="auto") -> SearchResult:
+    """Evolutionary search for the scheme of highest summed gain whose training arena fits sram_budget
+    (with the first stage patched as convert(patch=...) would)."""
     from ..converter import MemorySizer
 
-    sizer = MemorySizer(tflite, grad_dtype, seed)
+    sizer = MemorySizer(tflite, grad_dtype, seed, patch)
     n = len(gains.weights)
     rng = np.random.default_rng(seed)
     cache: dict[tuple, int] = {}
@@ -229,7 +232,8 @@ class _Progress:
 
 
 def auto_scheme(tflite: bytes, sram_budget, train_data=None, *, grad_dtype: str = "float32",
-                learning_rate: float | None = None, seed: int = 0, progress: bool = True) -> SearchResult:
+                learning_rate: float | None = None, seed: int = 0, progress: bool = True,
+                patch="auto") -> SearchResult:
     """Gains (from train_data, else the data-free prior), then the search under sram_budget (bytes)."""
     if sram_budget is None:
         raise InputError('scheme="auto" needs sram_budget=BYTES (the training arena to fit in)')
@@ -240,4 +244,4 @@ def auto_scheme(tflite: bytes, sram_budget, train_data=None, *, grad_dtype: str 
     else:
         gains = data_gains(tflite, train_data, grad_dtype=grad_dtype, learning_rate=learning_rate, seed=seed,
                            progress=progress)
-    return search(tflite, int(sram_budget), gains, grad_dtype=grad_dtype, seed=seed, progress=progress)
+    return search(tflite, int(sram_budget), gains, grad_dtype=grad_dtype, seed=seed, progress=progress, patch=patch)
