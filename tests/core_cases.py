@@ -73,17 +73,18 @@ def _qas_for(rng, grad_real: np.ndarray, n: int, lr: float):
     return (rng.uniform(0.2, 5, n) / (m * lr)).astype(f32)
 
 
-def _mask(rng, n):
-    if rng.random() < 0.7:
+def _channels(rng, n):
+    """None (every channel) or a sorted non-empty subset of range(n), as the converter writes them."""
+    if rng.random() < 0.5:
         return None
-    return (rng.random(n) < 0.5).astype(np.uint8)
+    return np.sort(rng.choice(n, int(rng.integers(1, n + 1)), replace=False)).astype(np.int32)
 
 
-def _update_mask(mask, shape):
-    if mask is None:
+def _update_mask(channels, shape):
+    if channels is None:
         return None
     m = np.zeros(shape, bool)
-    m[..., mask.astype(bool)] = True
+    m[..., channels] = True
     return m
 
 
@@ -122,9 +123,14 @@ def case_weight_update(rng, kind: str, int8: bool):
         dw = R.conv_weight_grad(g, x, zx, sx, wshape, geo, dw_)
         axis, nq = (3, xs[3]) if dw_ else (0, ys[3])
     qas = _qas_for(rng, dw, nq, sg["lr"])
-    mask = _mask(rng, wshape[-1])
+    # The spec: the full gradient, applied to the trained channels only. The kernels get
+    # only those channels of x (TFLMT_CHANNEL_GATHER's output) and the channel map.
+    channels = _channels(rng, wshape[-1])
     expected = R.sgd_step(w, dw.reshape(wshape), qas, axis, sg["lr"], sg["stochastic"], sg["seed"], sg["op_uid"],
-                          sg["step"], -127, 127, _update_mask(mask, wshape))
+                          sg["step"], -127, 127, _update_mask(channels, wshape))
+    x_in = x if channels is None else np.ascontiguousarray(x[..., channels])
+    cmap = N.channel_map(channels, wshape[-1])
+    n_x = x_in.shape[-1]
     gd, gs = _gparts(g)
     sgd = N.sgd(sg["lr"], sg["stochastic"], sg["seed"], sg["op_uid"], sg["step"])
 
@@ -132,11 +138,12 @@ def case_weight_update(rng, kind: str, int8: bool):
         wc = w.copy()
         dt = "s8" if int8 else "f32"
         gargs = (N.ptr(gd), gs) if int8 else (N.ptr(gd),)
-        tail = (N.ptr(x), N.Quant(sx, zx), N.ptr(qas), N.ptr(mask), C.byref(sgd), N.ptr(wc))
+        tail = (N.ptr(x_in), N.Quant(sx, zx), N.ptr(qas), None if cmap is None else C.addressof(cmap), C.byref(sgd),
+                N.ptr(wc))
         if kind == "fc":
-            st = getattr(lib, f"tflmt_fc_weight_update_{dt}{variant}")(wshape[0], wshape[1], *gargs, *tail)
+            st = getattr(lib, f"tflmt_fc_weight_update_{dt}{variant}")(wshape[0], n_x, *gargs, *tail)
         else:
-            win = N.window(xs, ys, kh, kw, geo)
+            win = N.window(xs[:3] + (n_x,), ys, kh, kw, geo)
             size = getattr(lib, f"tflmt_{kind}_weight_update_scratch_size")(C.byref(win))
             scratch = np.zeros(max(size, 4), np.uint8)
             st = getattr(lib, f"tflmt_{kind}_weight_update_{dt}{variant}")(C.byref(win), *gargs, *tail, N.ptr(scratch))
@@ -237,6 +244,22 @@ def case_softmax_ce(rng, int8: bool):
             st = lib.tflmt_softmax_ce_f32(label, N.ptr(logits), n, N.Quant(scale, zp), C.byref(lo), N.ptr(out[0]))
         assert st == 0
         return (f32(lo.value), _as(out, int8))
+
+    return run, expected
+
+
+def case_gather(rng, int8: bool = True):
+    lib = N.library()
+    pixels, n = int(rng.integers(1, 40)), int(rng.integers(1, 30))
+    x = rng.integers(-128, 128, (pixels, n)).astype(np.int8)
+    channels = _channels(rng, n)
+    channels = np.arange(n, dtype=np.int32) if channels is None else channels
+    expected = R.channel_gather(x, channels, (pixels, len(channels)))
+
+    def run(variant=""):
+        y = np.full((pixels, len(channels)), 0x55, np.int8)
+        lib.tflmt_channel_gather_s8(N.ptr(x), pixels, n, N.ptr(channels), len(channels), N.ptr(y))
+        return y
 
     return run, expected
 

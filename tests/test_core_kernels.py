@@ -23,6 +23,7 @@ OPS = {
     "avg_pool_grad": K.case_avg_pool,
     "mean_grad": K.case_mean,
     "pad_grad": K.case_pad,
+    "channel_gather": K.case_gather,
 }
 HOT = {k for k in OPS if k.endswith(("weight_update", "input_grad")) and k != "bias_update"}
 

@@ -89,3 +89,21 @@ def test_only_selected_channels_move_and_tflm_equals_reference(grad_dtype):
         moved = np.flatnonzero((pd[t.tensor] != p0[t.tensor]).reshape(-1, io.shape(tm.tensors[t.tensor])[-1]).any(0))
         allowed = set(int(c) for c in t.inputChannels) or set(range(io.shape(tm.tensors[t.tensor])[-1]))
         assert moved.size and set(moved.tolist()) <= allowed
+
+
+def test_a_channel_sparse_layer_saves_only_its_trained_channels():
+    data, _ = int8_model("mobilenet_v2_style")
+    scheme = SparseScheme(1, {-3: "1/4", -1: 1})
+    tm = tt.convert_tflite(data, scheme=scheme)
+    dense = tt.convert_tflite(data, scheme=SparseScheme(1, {-3: 1, -1: 1}))
+    sg = tm.model.subgraphs[0]
+    (t,) = [t for t in _weighted(tm) if len(t.inputChannels)]
+    update = sg.operators[t.updateOp]
+    saved = int(update.inputs[2])  # label, g, x, weights (float32 gradient)
+    producers = [op for op in sg.operators if saved in [int(o) for o in op.outputs]]
+    assert [io.op_name(tm.model, op) for op in producers] == ["TFLMT_CHANNEL_GATHER"]
+    assert io.shape(tm.tensors[saved])[-1] == len(t.inputChannels) == io.shape(tm.tensors[t.tensor])[-1] // 4
+    layer_input = int(sg.operators[t.layerOp].inputs[0])
+    readers = [io.op_name(tm.model, op) for op in sg.operators if layer_input in [int(i) for i in op.inputs]]
+    assert all(not name.endswith("_UPDATE") for name in readers)  # the whole input is not kept for the backward
+    assert tm.memory_report()["training_nonpersistent_bytes"] <= dense.memory_report()["training_nonpersistent_bytes"]

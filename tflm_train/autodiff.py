@@ -56,6 +56,7 @@ class _Builder:
         self.int8 = st.grad_dtype == G.GradDType.INT8
         self.pending: dict[int, tuple[int, ...]] = {}
         self.masks: dict[int, int] = {}
+        self.gathered: dict[int, int] = {}  # forward op index -> its saved input channels (TFLMT_CHANNEL_GATHER)
         self.next_uid = 0
         self.trainables: list = []
 
@@ -125,6 +126,8 @@ class _Builder:
             self.ops.append(original[op.index])
             if self.down[op.y] and _clamps(op):
                 self.emit_mask(op)
+            if op.index in self.plan.weights and self.plan.channels.get(op.index):
+                self.emit_gather(op)
         loss = io.add_tensor(self.m, "tflm_train/loss", (1,), T.FLOAT32)
         dlogits = self.new_grad(self.logits, "grad")
         q = io.qparams(self.t[self.logits])
@@ -139,6 +142,18 @@ class _Builder:
                 continue
             self.backward(op, g)
         return Built(self.ops, self.trainables, loss, self.label)
+
+    def emit_gather(self, op: ForwardOp) -> None:
+        """Saves only the input channels a channel-sparse weight update trains (the whole input can then die)."""
+        channels = list(self.plan.channels[op.index])
+        xs = self.shape(op.x)
+        shape = (1, len(channels)) if op.kind == "FULLY_CONNECTED" else xs[:-1] + (len(channels),)
+        y = io.add_tensor(self.m, f"{self.name(op.x)}/channels_of_op{op.index}", shape, T.INT8,
+                          quant=io.qparams(self.t[op.x]))
+        o = G.ChannelGatherOptionsT()
+        o.channels = channels
+        self.emit("TFLMT_CHANNEL_GATHER", [self.label, op.x], [y], o)
+        self.gathered[op.index] = y
 
     def emit_mask(self, op: ForwardOp) -> None:
         q = io.qparams(self.t[op.y])
@@ -217,7 +232,8 @@ class _Builder:
         channels = list(self.plan.channels.get(op.index, ()))
         o.qasScale, o.inputChannels = [float(v) for v in factors], channels
         self._update_common(o)
-        idx = self.emit(f"TFLMT_{_PREFIX[op.kind]}_WEIGHT_UPDATE", [self.label, *g, op.x, op.weight], [], o)
+        x = self.gathered.get(op.index, op.x)
+        idx = self.emit(f"TFLMT_{_PREFIX[op.kind]}_WEIGHT_UPDATE", [self.label, *g, x, op.weight], [], o)
         self.add_trainable(op, op.weight, G.ParamKind.WEIGHT, axis, factors, idx, channels)
 
     def bias_update(self, op: ForwardOp, g: tuple[int, ...]) -> None:

@@ -124,8 +124,8 @@ def scratch_bytes(model, op) -> int:
     int8 = len(ins) > 1 and t[ins[1]].type == io.TensorType.INT8
     width = 2 if int8 else 1  # an int8 gradient is (data, scale)
     if name in ("TFLMT_CONV_WEIGHT_UPDATE", "TFLMT_DW_WEIGHT_UPDATE"):
-        w = io.shape(t[ins[2 + width]])
-        kh, kw, cin = w[1], w[2], w[3]
+        w, x = io.shape(t[ins[2 + width]]), io.shape(t[ins[1 + width]])
+        kh, kw, cin = w[1], w[2], x[-1]  # x's channels: all, or the gathered trained ones
         blocks = CONV_OUT_BLOCK if name == "TFLMT_CONV_WEIGHT_UPDATE" else 1
         return blocks * kh * kw * cin * 4
     if not int8:
@@ -148,11 +148,11 @@ def _per_channel_outputs(model, op) -> int:
     return io.shape(model.subgraphs[0].tensors[int(op.outputs[0])])[-1]
 
 
-def persistent_bytes(model, op_indices: list[int], n_tensors: int, n_io: int, trainable: int, channel_masks: int,
+def persistent_bytes(model, op_indices: list[int], n_tensors: int, n_io: int, trainable: int,
                      costs: PersistentCosts = PERSISTENT) -> int:
     """The tail of an interpreter running op_indices over n_tensors tensors with n_io graph inputs + outputs."""
     sg = model.subgraphs[0]
-    total = costs.fixed + costs.eval_tensor * n_tensors + costs.io_tensor * n_io + trainable + channel_masks
+    total = costs.fixed + costs.eval_tensor * n_tensors + costs.io_tensor * n_io + trainable
     for oi in op_indices:
         op = sg.operators[oi]
         total += costs.node + costs.per_channel * _per_channel_outputs(model, op)

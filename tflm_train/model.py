@@ -205,7 +205,7 @@ def inference_memory(m, fwd: list[int], x: int, logits: int) -> dict:
     sg = m.subgraphs[0]
     head = memory.greedy_peak(memory.lifetimes(m, fwd, [x], [logits]))
     used = {int(t) for oi in fwd for t in list(sg.operators[oi].inputs) + list(sg.operators[oi].outputs) if t >= 0}
-    tail = memory.persistent_bytes(m, fwd, len(used | {x, logits}), 2, 0, 0)
+    tail = memory.persistent_bytes(m, fwd, len(used | {x, logits}), 2, 0)
     return {"inference_peak_bytes": int(head + tail), "inference_nonpersistent_bytes": int(head),
             "inference_persistent_bytes": int(tail)}
 
@@ -218,9 +218,7 @@ def training_memory(m, x: int, label: int, logits: int, loss: int, trainables: l
     bufs = memory.lifetimes(m, everything, [x, label], [logits, loss], scratch)
     head = memory.greedy_peak(bufs)
     trainable = sum(t.stateBytes for t in trainables)
-    channel_masks = sum(io.shape(sg.tensors[t.tensor])[-1] for t in trainables
-                        if t.inputChannels is not None and len(t.inputChannels))
-    tail = memory.persistent_bytes(m, everything, len(sg.tensors), 4, trainable, channel_masks)
+    tail = memory.persistent_bytes(m, everything, len(sg.tensors), 4, trainable)
     masks = sum(b.size for b in bufs if b.id < len(sg.tensors) and sg.tensors[b.id].type == io.TensorType.UINT8)
     return {"training_peak_bytes": int(head + tail), "training_nonpersistent_bytes": int(head),
             "training_persistent_bytes": int(tail), "trainable_bytes": int(trainable), "mask_bytes": int(masks)}

@@ -28,6 +28,7 @@ OP_OPTIONS = {
     "TFLMT_AVG_POOL_GRAD": G.OpOptions.AvgPoolGradOptions,
     "TFLMT_MEAN_GRAD": G.OpOptions.MeanGradOptions,
     "TFLMT_PAD_GRAD": G.OpOptions.PadGradOptions,
+    "TFLMT_CHANNEL_GATHER": G.OpOptions.ChannelGatherOptions,
 }
 _TYPE_OF_CLASS = {
     G.ClampMaskOptionsT: G.OpOptions.ClampMaskOptions, G.SoftmaxCeOptionsT: G.OpOptions.SoftmaxCeOptions,
@@ -35,6 +36,7 @@ _TYPE_OF_CLASS = {
     G.InputGradOptionsT: G.OpOptions.InputGradOptions, G.WeightUpdateOptionsT: G.OpOptions.WeightUpdateOptions,
     G.BiasUpdateOptionsT: G.OpOptions.BiasUpdateOptions, G.AvgPoolGradOptionsT: G.OpOptions.AvgPoolGradOptions,
     G.MeanGradOptionsT: G.OpOptions.MeanGradOptions, G.PadGradOptionsT: G.OpOptions.PadGradOptions,
+    G.ChannelGatherOptionsT: G.OpOptions.ChannelGatherOptions,
 }
 
 

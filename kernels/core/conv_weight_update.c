@@ -19,30 +19,32 @@ static int is_pointwise(const tflmt_window* s) {
          s->geo.pad_left == 0 && s->in.h == s->out.h && s->in.w == s->out.w;
 }
 
-/* Applies the gradient of output channel o (acc scaled by acc_scale). */
+/* Applies the gradient of output channel o: acc is [taps, x channels]. */
 static void update_channel_f32(const tflmt_window* s, int32_t o, const float* acc, const float* qas,
-                               const uint8_t* mask, const tflmt_sgd* sgd, uint32_t stream, int8_t* w) {
-  const int32_t kc = s->kh * s->kw * s->in.c;
-  for (int32_t e = 0; e < kc; ++e) {
-    if (mask && !mask[e % s->in.c]) continue;
-    const uint32_t idx = (uint32_t)(o * kc + e);
-    w[idx] = tflmt_sgd_weight(w[idx], acc[e], qas[o], sgd, stream, idx);
+                               const tflmt_channel_map* map, const tflmt_sgd* sgd, uint32_t stream, int8_t* w) {
+  const int32_t xc = s->in.c, wc = tflmt_map_channels(map, xc), taps = s->kh * s->kw;
+  for (int32_t t = 0; t < taps; ++t) {
+    for (int32_t c = 0; c < xc; ++c) {
+      const uint32_t idx = (uint32_t)((o * taps + t) * wc + tflmt_map_index(map, c));
+      w[idx] = tflmt_sgd_weight(w[idx], acc[t * xc + c], qas[o], sgd, stream, idx);
+    }
   }
 }
 
 static void update_channel_s8(const tflmt_window* s, int32_t o, const int32_t* acc, float acc_scale,
-                              const float* qas, const uint8_t* mask, const tflmt_sgd* sgd, uint32_t stream,
-                              int8_t* w) {
-  const int32_t kc = s->kh * s->kw * s->in.c;
-  for (int32_t e = 0; e < kc; ++e) {
-    if (mask && !mask[e % s->in.c]) continue;
-    const uint32_t idx = (uint32_t)(o * kc + e);
-    w[idx] = tflmt_sgd_weight(w[idx], (float)acc[e] * acc_scale, qas[o], sgd, stream, idx);
+                              const float* qas, const tflmt_channel_map* map, const tflmt_sgd* sgd,
+                              uint32_t stream, int8_t* w) {
+  const int32_t xc = s->in.c, wc = tflmt_map_channels(map, xc), taps = s->kh * s->kw;
+  for (int32_t t = 0; t < taps; ++t) {
+    for (int32_t c = 0; c < xc; ++c) {
+      const uint32_t idx = (uint32_t)((o * taps + t) * wc + tflmt_map_index(map, c));
+      w[idx] = tflmt_sgd_weight(w[idx], (float)acc[t * xc + c] * acc_scale, qas[o], sgd, stream, idx);
+    }
   }
 }
 
 tflmt_status tflmt_conv_weight_update_f32(const tflmt_window* s, const float* g, const int8_t* x, tflmt_quant xq,
-                                          const float* qas, const uint8_t* channel_mask, const tflmt_sgd* sgd,
+                                          const float* qas, const tflmt_channel_map* channels, const tflmt_sgd* sgd,
                                           int8_t* w, void* scratch) {
   const int32_t ic = s->in.c, oc = s->out.c, kc = s->kh * s->kw * ic;
   const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
@@ -80,13 +82,13 @@ tflmt_status tflmt_conv_weight_update_f32(const tflmt_window* s, const float* g,
       }
     }
     if (!any) continue; /* a zero gradient moves no weight */
-    for (int32_t b = 0; b < nb; ++b) update_channel_f32(s, o0 + b, acc + b * kc, qas, channel_mask, sgd, stream, w);
+    for (int32_t b = 0; b < nb; ++b) update_channel_f32(s, o0 + b, acc + b * kc, qas, channels, sgd, stream, w);
   }
   return TFLMT_OK;
 }
 
 tflmt_status tflmt_conv_weight_update_s8(const tflmt_window* s, const int8_t* g, float g_scale, const int8_t* x,
-                                         tflmt_quant xq, const float* qas, const uint8_t* channel_mask,
+                                         tflmt_quant xq, const float* qas, const tflmt_channel_map* channels,
                                          const tflmt_sgd* sgd, int8_t* w, void* scratch) {
   const int32_t ic = s->in.c, oc = s->out.c, kc = s->kh * s->kw * ic;
   const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
@@ -126,7 +128,7 @@ tflmt_status tflmt_conv_weight_update_s8(const tflmt_window* s, const int8_t* g,
     }
     if (!any) continue;
     for (int32_t b = 0; b < nb; ++b) {
-      update_channel_s8(s, o0 + b, acc + b * kc, acc_scale, qas, channel_mask, sgd, stream, w);
+      update_channel_s8(s, o0 + b, acc + b * kc, acc_scale, qas, channels, sgd, stream, w);
     }
   }
   return TFLMT_OK;

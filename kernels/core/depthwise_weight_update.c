@@ -8,9 +8,9 @@ size_t tflmt_depthwise_weight_update_scratch_size(const tflmt_window* s) {
 }
 
 tflmt_status tflmt_depthwise_weight_update_f32(const tflmt_window* s, const float* g, const int8_t* x,
-                                               tflmt_quant xq, const float* qas, const uint8_t* channel_mask,
+                                               tflmt_quant xq, const float* qas, const tflmt_channel_map* channels,
                                                const tflmt_sgd* sgd, int8_t* w, void* scratch) {
-  const int32_t c = s->in.c, kc = s->kh * s->kw * c;
+  const int32_t c = s->in.c, gc = s->out.c, kc = s->kh * s->kw * c;
   float* acc = (float*)scratch;
   for (int32_t e = 0; e < kc; ++e) acc[e] = 0.0f;
   for (int32_t oy = 0; oy < s->out.h; ++oy) {
@@ -18,31 +18,33 @@ tflmt_status tflmt_depthwise_weight_update_f32(const tflmt_window* s, const floa
       const int32_t y = oy * s->geo.stride_h + i * s->geo.dilation_h - s->geo.pad_top;
       if (y < 0 || y >= s->in.h) continue;
       for (int32_t ox = 0; ox < s->out.w; ++ox) {
-        const float* gp = g + (oy * s->out.w + ox) * c;
+        const float* gp = g + (oy * s->out.w + ox) * gc;
         for (int32_t j = 0; j < s->kw; ++j) {
           const int32_t xx = ox * s->geo.stride_w + j * s->geo.dilation_w - s->geo.pad_left;
           if (xx < 0 || xx >= s->in.w) continue;
           const int8_t* xp = x + (y * s->in.w + xx) * c;
           float* a = acc + (i * s->kw + j) * c;
-          for (int32_t k = 0; k < c; ++k) a[k] += gp[k] * ((float)((int32_t)xp[k] - xq.zero_point) * xq.scale);
+          for (int32_t k = 0; k < c; ++k) {
+            a[k] += gp[tflmt_map_index(channels, k)] * ((float)((int32_t)xp[k] - xq.zero_point) * xq.scale);
+          }
         }
       }
     }
   }
   const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
   for (int32_t e = 0; e < kc; ++e) {
-    const int32_t k = e % c;
-    if (channel_mask && !channel_mask[k]) continue;
-    w[e] = tflmt_sgd_weight(w[e], acc[e], qas[k], sgd, stream, (uint32_t)e);
+    const int32_t k = tflmt_map_index(channels, e % c);
+    const uint32_t idx = (uint32_t)((e / c) * gc + k);
+    w[idx] = tflmt_sgd_weight(w[idx], acc[e], qas[k], sgd, stream, idx);
   }
   return TFLMT_OK;
 }
 
 tflmt_status tflmt_depthwise_weight_update_s8(const tflmt_window* s, const int8_t* g, float g_scale,
                                               const int8_t* x, tflmt_quant xq, const float* qas,
-                                              const uint8_t* channel_mask, const tflmt_sgd* sgd, int8_t* w,
+                                              const tflmt_channel_map* channels, const tflmt_sgd* sgd, int8_t* w,
                                               void* scratch) {
-  const int32_t c = s->in.c, kc = s->kh * s->kw * c;
+  const int32_t c = s->in.c, gc = s->out.c, kc = s->kh * s->kw * c;
   int32_t* acc = (int32_t*)scratch;
   for (int32_t e = 0; e < kc; ++e) acc[e] = 0;
   for (int32_t oy = 0; oy < s->out.h; ++oy) {
@@ -50,13 +52,15 @@ tflmt_status tflmt_depthwise_weight_update_s8(const tflmt_window* s, const int8_
       const int32_t y = oy * s->geo.stride_h + i * s->geo.dilation_h - s->geo.pad_top;
       if (y < 0 || y >= s->in.h) continue;
       for (int32_t ox = 0; ox < s->out.w; ++ox) {
-        const int8_t* gp = g + (oy * s->out.w + ox) * c;
+        const int8_t* gp = g + (oy * s->out.w + ox) * gc;
         for (int32_t j = 0; j < s->kw; ++j) {
           const int32_t xx = ox * s->geo.stride_w + j * s->geo.dilation_w - s->geo.pad_left;
           if (xx < 0 || xx >= s->in.w) continue;
           const int8_t* xp = x + (y * s->in.w + xx) * c;
           int32_t* a = acc + (i * s->kw + j) * c;
-          for (int32_t k = 0; k < c; ++k) a[k] += (int32_t)gp[k] * ((int32_t)xp[k] - xq.zero_point);
+          for (int32_t k = 0; k < c; ++k) {
+            a[k] += (int32_t)gp[tflmt_map_index(channels, k)] * ((int32_t)xp[k] - xq.zero_point);
+          }
         }
       }
     }
@@ -64,9 +68,9 @@ tflmt_status tflmt_depthwise_weight_update_s8(const tflmt_window* s, const int8_
   const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
   const float acc_scale = g_scale * xq.scale;
   for (int32_t e = 0; e < kc; ++e) {
-    const int32_t k = e % c;
-    if (channel_mask && !channel_mask[k]) continue;
-    w[e] = tflmt_sgd_weight(w[e], (float)acc[e] * acc_scale, qas[k], sgd, stream, (uint32_t)e);
+    const int32_t k = tflmt_map_index(channels, e % c);
+    const uint32_t idx = (uint32_t)((e / c) * gc + k);
+    w[idx] = tflmt_sgd_weight(w[idx], (float)acc[e] * acc_scale, qas[k], sgd, stream, idx);
   }
   return TFLMT_OK;
 }

@@ -66,6 +66,12 @@ tflmt_status tflmt_quantize_acc_s8(const int32_t* acc, int32_t n, const float* s
 float tflmt_fold_weight_scales(const int8_t* g, int32_t pixels, int32_t channels, float g_scale,
                                const float* w_scales, int32_t n_scales, int8_t* gh);
 
+/* Weight channel of x channel c, and the weights' channel count, under a channel map. */
+static inline int32_t tflmt_map_index(const tflmt_channel_map* m, int32_t c) { return m ? m->index[c] : c; }
+static inline int32_t tflmt_map_channels(const tflmt_channel_map* m, int32_t x_channels) {
+  return m ? m->weight_channels : x_channels;
+}
+
 static inline float tflmt_scale_at(const float* s, int32_t n_scales, int32_t o) { return s[n_scales == 1 ? 0 : o]; }
 
 #endif

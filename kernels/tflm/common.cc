@@ -109,4 +109,24 @@ TfLiteStatus StatusOf(const char* op, tflmt_status st) {
   TFLMT_FAIL(op, "invalid arguments");
 }
 
+TfLiteStatus ReadChannelList(const char* op, TfLiteContext* ctx, OptionsTable* o, int field, int32_t channels,
+                             const int32_t** index, int32_t* count) {
+  Vec4 v;
+  if (!o->Vector(field, &v)) TFLMT_FAIL(op, "bad custom options: %s", o->error());
+  *index = nullptr;
+  *count = (int32_t)v.count;
+  if (v.count == 0) return kTfLiteOk;
+  for (uint32_t i = 0; i < v.count; ++i) {
+    const int32_t c = v.Int(i);
+    if (c < 0 || c >= channels) TFLMT_FAIL(op, "channel %d out of range (0..%d)", (int)c, (int)channels - 1);
+    if (i > 0 && c <= v.Int(i - 1)) TFLMT_FAIL(op, "channel list must be sorted and distinct");
+  }
+  if ((*index = v.InPlaceInts()) != nullptr) return kTfLiteOk;  // read in place (flash)
+  int32_t* copy = static_cast<int32_t*>(AllocatePersistent(ctx, sizeof(int32_t) * v.count));
+  if (copy == nullptr) TFLMT_FAIL(op, "arena too small");
+  for (uint32_t i = 0; i < v.count; ++i) copy[i] = v.Int(i);
+  *index = copy;
+  return kTfLiteOk;
+}
+
 }  // namespace tflmt

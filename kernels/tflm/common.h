@@ -86,6 +86,12 @@ TfLiteStatus Shape3(const char* op, const TfLiteEvalTensor* t, const char* what,
 
 TfLiteStatus StatusOf(const char* op, tflmt_status st);
 
+// A channel list option (sorted, distinct, each in [0, channels)), read in place
+// from the options when aligned, else copied to the persistent arena. An empty
+// list gives *index = nullptr, *count = 0.
+TfLiteStatus ReadChannelList(const char* op, TfLiteContext* ctx, OptionsTable* o, int field, int32_t channels,
+                             const int32_t** index, int32_t* count);
+
 }  // namespace tflmt
 
 #endif  // TFLMT_TFLM_COMMON_H_

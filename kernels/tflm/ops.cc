@@ -19,6 +19,7 @@ const TrainingOp* TrainingOps(int* count) {
       {"TFLMT_AVG_POOL_GRAD", Register_AVG_POOL_GRAD},
       {"TFLMT_MEAN_GRAD", Register_MEAN_GRAD},
       {"TFLMT_PAD_GRAD", Register_PAD_GRAD},
+      {"TFLMT_CHANNEL_GATHER", Register_CHANNEL_GATHER},
   };
   *count = (int)(sizeof(kOps) / sizeof(kOps[0]));
   return kOps;

@@ -102,6 +102,10 @@ const float* Vec4::InPlaceFloats() const {
   return reinterpret_cast<const float*>(data);
 }
 
+const int32_t* Vec4::InPlaceInts() const {
+  return reinterpret_cast<const int32_t*>(InPlaceFloats());  // same layout and alignment rules
+}
+
 bool OptionsTable::Vector(int field, Vec4* out) {
   *out = Vec4();
   const uint8_t* p = Field(field, 4);

@@ -26,6 +26,7 @@ enum OptionsType : uint8_t {
   kAvgPoolGradOptions = 8,
   kMeanGradOptions = 9,
   kPadGradOptions = 10,
+  kChannelGatherOptions = 11,
 };
 
 enum GradDType : int8_t { kGradFloat32 = 0, kGradInt8 = 1 };
@@ -41,6 +42,7 @@ struct Vec4 {
   // The elements as a float array read in place (no SRAM copy), or nullptr when
   // the data is misaligned or the host is big-endian (FlatBuffers are little-endian).
   const float* InPlaceFloats() const;
+  const int32_t* InPlaceInts() const;
 };
 
 class OptionsTable {

@@ -56,23 +56,6 @@ TfLiteStatus ReadQas(const char* op, TfLiteContext* ctx, OptionsTable* o, int fi
   return kTfLiteOk;
 }
 
-TfLiteStatus ReadChannelMask(const char* op, TfLiteContext* ctx, OptionsTable* o, int field, int32_t channels,
-                             UpdateState* st) {
-  Vec4 v;
-  if (!o->Vector(field, &v)) TFLMT_FAIL(op, "bad custom options: %s", o->error());
-  if (v.count == 0) return kTfLiteOk;
-  uint8_t* mask = static_cast<uint8_t*>(AllocatePersistent(ctx, (size_t)channels));
-  if (mask == nullptr) TFLMT_FAIL(op, "arena too small");
-  memset(mask, 0, (size_t)channels);
-  for (uint32_t i = 0; i < v.count; ++i) {
-    const int32_t c = v.Int(i);
-    if (c < 0 || c >= channels) TFLMT_FAIL(op, "updated channel %d out of range (0..%d)", (int)c, (int)channels - 1);
-    mask[c] = 1;
-  }
-  st->channel_mask = mask;
-  return kTfLiteOk;
-}
-
 // Fields from first_field on: learning_rate, rounding, seed, op_uid, initial_step.
 TfLiteStatus ReadSgd(const char* op, const OptionsTable& o, int first_field, UpdateState* st) {
   st->learning_rate = o.F32(first_field, 0.0f);

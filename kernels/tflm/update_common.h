@@ -1,5 +1,5 @@
 // What the update ops (BIAS_UPDATE and the fused *_WEIGHT_UPDATE) share: the
-// trainable copy of their parameter, QAS factors, channel mask and SGD state.
+// trainable copy of their parameter, QAS factors and SGD state.
 #ifndef TFLMT_TFLM_UPDATE_COMMON_H_
 #define TFLMT_TFLM_UPDATE_COMMON_H_
 
@@ -10,7 +10,6 @@ namespace tflmt {
 struct UpdateState {
   void* param = nullptr;             // the trained copy (persistent arena buffer)
   const float* qas = nullptr;        // one QAS factor per output channel
-  const uint8_t* channel_mask = nullptr;  // one byte per input channel; nullptr = all
   float learning_rate = 0.0f;
   int32_t stochastic = 1;
   uint32_t seed = 0, op_uid = 0, step = 0;
@@ -25,8 +24,6 @@ TfLiteStatus AdoptParameter(const char* op, TfLiteContext* ctx, TfLiteNode* node
 // QAS factors (`channels` of them) and SGD settings from the options fields.
 TfLiteStatus ReadQas(const char* op, TfLiteContext* ctx, OptionsTable* o, int field, int32_t channels,
                      UpdateState* st);
-TfLiteStatus ReadChannelMask(const char* op, TfLiteContext* ctx, OptionsTable* o, int field, int32_t channels,
-                             UpdateState* st);
 TfLiteStatus ReadSgd(const char* op, const OptionsTable& o, int first_field, UpdateState* st);
 
 }  // namespace tflmt

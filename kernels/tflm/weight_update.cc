@@ -25,15 +25,22 @@ TfLiteStatus PrepareWeightUpdate(const char* op, Layer layer, TfLiteContext* ctx
   d->x.scale = o.F32(kInputScale, 0.0f);
   d->x.zero_point = o.I32(kInputZeroPoint, 0);
   if (!std::isfinite(d->x.scale)) TFLMT_FAIL(op, "input scale is not finite");
-  int32_t out_channels, in_channels;
+  // The weights' input channels, and how many of them x holds (all, or the gathered list).
+  const int32_t w_in = wt->dims->size > 0 ? wt->dims->data[wt->dims->size - 1] : 0;
+  int32_t listed;
+  TFLMT_CHECK(ReadChannelList(op, ctx, &o, kInputChannels, w_in, &d->channels.index, &listed));
+  d->channels.weight_channels = w_in;
+  d->has_channels = listed > 0;
+  const int32_t x_channels = d->has_channels ? listed : w_in;
+  int32_t out_channels;
   size_t scratch = 0;
   if (layer == Layer::kFullyConnected) {
     if (wt->dims->size != 2) TFLMT_FAIL(op, "weights must be 2-D");
     d->out_n = out_channels = wt->dims->data[0];
-    d->in_n = in_channels = wt->dims->data[1];
+    d->in_n = x_channels;
     if (Count(g) != d->out_n || Count(x) != d->in_n) {
-      TFLMT_FAIL(op, "gradient/input sizes (%d, %d) do not match weights [%d, %d]", (int)Count(g), (int)Count(x),
-                 (int)d->out_n, (int)d->in_n);
+      TFLMT_FAIL(op, "gradient/saved input sizes (%d, %d) do not match weights [%d, %d] with %d trained inputs",
+                 (int)Count(g), (int)Count(x), (int)d->out_n, (int)w_in, (int)x_channels);
     }
   } else {
     tflmt_window& s = d->win;
@@ -46,15 +53,15 @@ TfLiteStatus PrepareWeightUpdate(const char* op, Layer layer, TfLiteContext* ctx
     s.kw = wt->dims->data[2];
     const bool dw = layer == Layer::kDepthwise;
     const int32_t wo = wt->dims->data[0], wi = wt->dims->data[3];
-    if (dw ? (wo != 1 || wi != s.in.c || s.out.c != s.in.c) : (wo != s.out.c || wi != s.in.c)) {
-      TFLMT_FAIL(op, "weights shape does not match the gradient's and input's channels");
+    if (s.in.c != x_channels || (dw ? (wo != 1 || wi != s.out.c) : wo != s.out.c)) {
+      TFLMT_FAIL(op, "weights [%d, %d, %d, %d] do not match the gradient's %d and the saved input's %d channels "
+                 "(%d trained)", (int)wo, (int)s.kh, (int)s.kw, (int)wi, (int)s.out.c, (int)s.in.c,
+                 (int)x_channels);
     }
     out_channels = s.out.c;
-    in_channels = s.in.c;
     scratch = dw ? tflmt_depthwise_weight_update_scratch_size(&s) : tflmt_conv_weight_update_scratch_size(&s);
   }
   TFLMT_CHECK(ReadQas(op, ctx, &o, kQas, out_channels, &d->update));
-  TFLMT_CHECK(ReadChannelMask(op, ctx, &o, kInputChannels, in_channels, &d->update));
   TFLMT_CHECK(ReadSgd(op, o, kLearningRate, &d->update));
   if (scratch > 0 && RequestScratch(ctx, scratch, &d->scratch_index) != kTfLiteOk) {
     TFLMT_FAIL(op, "cannot get %u bytes of scratch", (unsigned)scratch);
@@ -74,7 +81,7 @@ TfLiteStatus InvokeWeightUpdate(const char* op, Layer layer, TfLiteContext* ctx,
   void* scratch = d->scratch_index >= 0 ? Scratch(ctx, d->scratch_index) : nullptr;
   const tflmt_sgd sgd = d->update.Sgd();
   const float* qas = d->update.qas;
-  const uint8_t* mask = d->update.channel_mask;
+  const tflmt_channel_map* mask = d->has_channels ? &d->channels : nullptr;
   tflmt_status st;
   if (d->dtype == kGradInt8) {
     const float gs = *g.scale;

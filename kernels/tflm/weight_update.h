@@ -14,6 +14,8 @@ struct WeightUpdateData {
   tflmt_window win;     // conv / depthwise
   int32_t out_n, in_n;  // fully connected
   tflmt_quant x;
+  tflmt_channel_map channels;  // used when has_channels: x holds only these channels
+  bool has_channels;
   int scratch_index;
   UpdateState update;
 };

@@ -41,6 +41,7 @@ class OpOptions(object):
     AvgPoolGradOptions = 8
     MeanGradOptions = 9
     PadGradOptions = 10
+    ChannelGatherOptions = 11
 
 def OpOptionsCreator(unionType, table):
     from flatbuffers.table import Table
@@ -66,6 +67,8 @@ def OpOptionsCreator(unionType, table):
         return MeanGradOptionsT.InitFromBuf(table.Bytes, table.Pos)
     if unionType == OpOptions.PadGradOptions:
         return PadGradOptionsT.InitFromBuf(table.Bytes, table.Pos)
+    if unionType == OpOptions.ChannelGatherOptions:
+        return ChannelGatherOptionsT.InitFromBuf(table.Bytes, table.Pos)
     return None
 
 
@@ -2664,6 +2667,142 @@ class PadGradOptionsT(object):
         return padGradOptions
 
 
+class ChannelGatherOptions(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = ChannelGatherOptions()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsChannelGatherOptions(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def ChannelGatherOptionsBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x54\x4D\x54\x47", size_prefixed=size_prefixed)
+
+    # ChannelGatherOptions
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # ChannelGatherOptions
+    def Version(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 1
+
+    # ChannelGatherOptions
+    def Channels(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 4))
+        return 0
+
+    # ChannelGatherOptions
+    def ChannelsAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Int32Flags, o)
+        return 0
+
+    # ChannelGatherOptions
+    def ChannelsLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # ChannelGatherOptions
+    def ChannelsIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        return o == 0
+
+def ChannelGatherOptionsStart(builder):
+    builder.StartObject(2)
+
+def ChannelGatherOptionsAddVersion(builder, version):
+    builder.PrependUint32Slot(0, version, 1)
+
+def ChannelGatherOptionsAddChannels(builder, channels):
+    builder.PrependUOffsetTRelativeSlot(1, flatbuffers.number_types.UOffsetTFlags.py_type(channels), 0)
+
+def ChannelGatherOptionsStartChannelsVector(builder, numElems):
+    return builder.StartVector(4, numElems, 4)
+
+def ChannelGatherOptionsEnd(builder):
+    return builder.EndObject()
+
+
+try:
+    from typing import List
+except:
+    pass
+
+class ChannelGatherOptionsT(object):
+
+    # ChannelGatherOptionsT
+    def __init__(
+        self,
+        version = 1,
+        channels = None,
+    ):
+        self.version = version  # type: int
+        self.channels = channels  # type: Optional[List[int]]
+
+    @classmethod
+    def InitFromBuf(cls, buf, pos):
+        channelGatherOptions = ChannelGatherOptions()
+        channelGatherOptions.Init(buf, pos)
+        return cls.InitFromObj(channelGatherOptions)
+
+    @classmethod
+    def InitFromPackedBuf(cls, buf, pos=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, pos)
+        return cls.InitFromBuf(buf, pos+n)
+
+    @classmethod
+    def InitFromObj(cls, channelGatherOptions):
+        x = ChannelGatherOptionsT()
+        x._UnPack(channelGatherOptions)
+        return x
+
+    # ChannelGatherOptionsT
+    def _UnPack(self, channelGatherOptions):
+        if channelGatherOptions is None:
+            return
+        self.version = channelGatherOptions.Version()
+        if not channelGatherOptions.ChannelsIsNone():
+            if np is None:
+                self.channels = []
+                for i in range(channelGatherOptions.ChannelsLength()):
+                    self.channels.append(channelGatherOptions.Channels(i))
+            else:
+                self.channels = channelGatherOptions.ChannelsAsNumpy()
+
+    # ChannelGatherOptionsT
+    def Pack(self, builder):
+        if self.channels is not None:
+            if np is not None and type(self.channels) is np.ndarray:
+                channels = builder.CreateNumpyVector(self.channels)
+            else:
+                ChannelGatherOptionsStartChannelsVector(builder, len(self.channels))
+                for i in reversed(range(len(self.channels))):
+                    builder.PrependInt32(self.channels[i])
+                channels = builder.EndVector()
+        ChannelGatherOptionsStart(builder)
+        ChannelGatherOptionsAddVersion(builder, self.version)
+        if self.channels is not None:
+            ChannelGatherOptionsAddChannels(builder, channels)
+        channelGatherOptions = ChannelGatherOptionsEnd(builder)
+        return channelGatherOptions
+
+
 class OpOptionsBuffer(object):
     __slots__ = ['_tab']
 
@@ -2730,7 +2869,7 @@ class OpOptionsBufferT(object):
         options = None,
     ):
         self.optionsType = optionsType  # type: int
-        self.options = options  # type: Union[None, 'ClampMaskOptionsT', 'SoftmaxCeOptionsT', 'ClampGradOptionsT', 'GradAccumOptionsT', 'InputGradOptionsT', 'WeightUpdateOptionsT', 'BiasUpdateOptionsT', 'AvgPoolGradOptionsT', 'MeanGradOptionsT', 'PadGradOptionsT']
+        self.options = options  # type: Union[None, 'ClampMaskOptionsT', 'SoftmaxCeOptionsT', 'ClampGradOptionsT', 'GradAccumOptionsT', 'InputGradOptionsT', 'WeightUpdateOptionsT', 'BiasUpdateOptionsT', 'AvgPoolGradOptionsT', 'MeanGradOptionsT', 'PadGradOptionsT', 'ChannelGatherOptionsT']
 
     @classmethod
     def InitFromBuf(cls, buf, pos):

@@ -161,6 +161,19 @@ def conv_weight_grad(g, x: np.ndarray, zx: int, sx: float, w_shape, g_: Geometry
     return acc.reshape(c_out, kh, kw, ic)
 
 
+def channel_gather(x: np.ndarray, channels, y_shape) -> np.ndarray:
+    """TFLMT_CHANNEL_GATHER: x viewed as [pixels, C] -> [pixels, K] of the listed channels."""
+    pixels = int(np.prod(y_shape)) // len(channels)
+    return x.reshape(pixels, -1)[:, list(channels)].reshape(y_shape)
+
+
+def ungather(x_sel: np.ndarray, channels, weight_channels: int, zero_point: int) -> np.ndarray:
+    """A gathered input widened back to every channel; the others hold the zero point (real 0: no gradient)."""
+    full = np.full(x_sel.shape[:-1] + (weight_channels,), zero_point, x_sel.dtype)
+    full[..., list(channels)] = x_sel
+    return full
+
+
 def fc_weight_grad(g, x: np.ndarray, zx: int, sx: float) -> np.ndarray:
     if isinstance(g, QGrad):
         prod = g.q.reshape(-1, 1).astype(np.int64) * (x.reshape(1, -1).astype(np.int64) - zx)

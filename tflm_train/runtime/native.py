@@ -39,6 +39,20 @@ class Quant(C.Structure):
     _fields_ = [("scale", C.c_float), ("zero_point", C.c_int32)]
 
 
+class ChannelMap(C.Structure):
+    _fields_ = [("index", C.POINTER(C.c_int32)), ("weight_channels", C.c_int32)]
+
+
+def channel_map(index: np.ndarray | None, weight_channels: int):
+    """A tflmt_channel_map for `index` (int32), or None (all channels). The map keeps `index` alive."""
+    if index is None:
+        return None
+    index = np.ascontiguousarray(index, np.int32)
+    m = ChannelMap(index.ctypes.data_as(C.POINTER(C.c_int32)), weight_channels)
+    m.keep_alive = index
+    return m
+
+
 class Sgd(C.Structure):
     _fields_ = [("learning_rate", C.c_float), ("stochastic", C.c_int32), ("seed", C.c_uint32),
                 ("op_uid", C.c_uint32), ("step", C.c_uint32)]
@@ -62,6 +76,7 @@ _SIGNATURES = {
     "tflmt_softmax_ce_f32": (I32, [I32, P, I32, _Q, PF, P]),
     "tflmt_softmax_ce_s8": (I32, [I32, P, I32, _Q, PF, P, PF]),
     "tflmt_clamp_mask_s8": (None, [P, I32, I32, I32, P]),
+    "tflmt_channel_gather_s8": (None, [P, I32, I32, P, I32, P]),
     "tflmt_clamp_grad_f32": (None, [P, P, I32, P]),
     "tflmt_clamp_grad_s8": (None, [P, P, I32, P]),
     "tflmt_grad_accum_f32": (None, [P, P, I32, P]),

@@ -69,6 +69,9 @@ class ReferenceBackend:
     def _train_op(self, op, vals, mode, grads):
         o, ins, outs, n = op.options, op.inputs, op.outputs, op.name
         label = int(vals[ins[0]][0])
+        if n == "TFLMT_CHANNEL_GATHER":
+            vals[outs[0]] = R.channel_gather(vals[ins[1]], o.channels, io.shape(self.t[outs[0]]))
+            return None
         if n == "TFLMT_CLAMP_MASK":
             vals[outs[0]] = R.clamp_mask(vals[ins[1]], o.actMin, o.actMax)
             return None
@@ -110,6 +113,9 @@ class ReferenceBackend:
         elif n.endswith("_WEIGHT_UPDATE"):
             x, w = vals[ins[k]], ins[k + 1]
             wshape = io.shape(self.t[w])
+            channels = list(o.inputChannels if o.inputChannels is not None else [])
+            if channels:  # x holds only the trained channels (TFLMT_CHANNEL_GATHER)
+                x = R.ungather(x, channels, wshape[-1], o.inputZeroPoint)
             if n == "TFLMT_FC_WEIGHT_UPDATE":
                 dw = R.fc_weight_grad(gv, x, o.inputZeroPoint, o.inputScale)
                 axis = 0
@@ -118,8 +124,7 @@ class ReferenceBackend:
                 gs = self._shaped(gv, (1,) + tuple(io.shape(self.t[ins[1]]))[1:])
                 dw = R.conv_weight_grad(gs, x, o.inputZeroPoint, o.inputScale, wshape, S.geometry_from(o.geometry), dw_)
                 axis = 3 if dw_ else 0
-            self._update(op, w, dw.reshape(wshape), axis, R.WEIGHT_LO, R.WEIGHT_HI, mode, grads,
-                         channels=list(o.inputChannels if o.inputChannels is not None else []))
+            self._update(op, w, dw.reshape(wshape), axis, R.WEIGHT_LO, R.WEIGHT_HI, mode, grads, channels=channels)
         else:
             raise AssertionError(n)
         return None

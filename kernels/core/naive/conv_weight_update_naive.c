@@ -9,7 +9,7 @@ static int32_t x_index(const tflmt_window* s, int32_t oy, int32_t ox, int32_t i,
 }
 
 tflmt_status tflmt_conv_weight_update_f32_naive(const tflmt_window* s, const float* g, const int8_t* x,
-                                                tflmt_quant xq, const float* qas, const uint8_t* channel_mask,
+                                                tflmt_quant xq, const float* qas, const tflmt_channel_map* channels,
                                                 const tflmt_sgd* sgd, int8_t* w, void* scratch) {
   (void)scratch;
   const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
@@ -24,8 +24,8 @@ tflmt_status tflmt_conv_weight_update_f32_naive(const tflmt_window* s, const flo
               if (xi < 0) continue;
               acc += g[(oy * s->out.w + ox) * s->out.c + o] * ((float)((int32_t)x[xi] - xq.zero_point) * xq.scale);
             }
-          if (channel_mask && !channel_mask[c]) continue;
-          const uint32_t idx = (uint32_t)(((o * s->kh + i) * s->kw + j) * s->in.c + c);
+          const int32_t wc = tflmt_map_channels(channels, s->in.c);
+          const uint32_t idx = (uint32_t)(((o * s->kh + i) * s->kw + j) * wc + tflmt_map_index(channels, c));
           w[idx] = tflmt_sgd_weight(w[idx], acc, qas[o], sgd, stream, idx);
         }
   return TFLMT_OK;
@@ -33,7 +33,7 @@ tflmt_status tflmt_conv_weight_update_f32_naive(const tflmt_window* s, const flo
 
 tflmt_status tflmt_conv_weight_update_s8_naive(const tflmt_window* s, const int8_t* g, float g_scale,
                                                const int8_t* x, tflmt_quant xq, const float* qas,
-                                               const uint8_t* channel_mask, const tflmt_sgd* sgd, int8_t* w,
+                                               const tflmt_channel_map* channels, const tflmt_sgd* sgd, int8_t* w,
                                                void* scratch) {
   (void)scratch;
   const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
@@ -48,8 +48,8 @@ tflmt_status tflmt_conv_weight_update_s8_naive(const tflmt_window* s, const int8
               if (xi < 0) continue;
               acc += (int32_t)g[(oy * s->out.w + ox) * s->out.c + o] * ((int32_t)x[xi] - xq.zero_point);
             }
-          if (channel_mask && !channel_mask[c]) continue;
-          const uint32_t idx = (uint32_t)(((o * s->kh + i) * s->kw + j) * s->in.c + c);
+          const int32_t wc = tflmt_map_channels(channels, s->in.c);
+          const uint32_t idx = (uint32_t)(((o * s->kh + i) * s->kw + j) * wc + tflmt_map_index(channels, c));
           w[idx] = tflmt_sgd_weight(w[idx], (float)acc * (g_scale * xq.scale), qas[o], sgd, stream, idx);
         }
   return TFLMT_OK;

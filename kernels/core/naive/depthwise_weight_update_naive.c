@@ -10,7 +10,7 @@ static int32_t x_index(const tflmt_window* s, int32_t oy, int32_t ox, int32_t i,
 
 tflmt_status tflmt_depthwise_weight_update_f32_naive(const tflmt_window* s, const float* g, const int8_t* x,
                                                      tflmt_quant xq, const float* qas,
-                                                     const uint8_t* channel_mask, const tflmt_sgd* sgd,
+                                                     const tflmt_channel_map* channels, const tflmt_sgd* sgd,
                                                      int8_t* w, void* scratch) {
   (void)scratch;
   const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
@@ -22,18 +22,18 @@ tflmt_status tflmt_depthwise_weight_update_f32_naive(const tflmt_window* s, cons
           for (int32_t ox = 0; ox < s->out.w; ++ox) {
             const int32_t xi = x_index(s, oy, ox, i, j, c);
             if (xi < 0) continue;
-            acc += g[(oy * s->out.w + ox) * s->in.c + c] * ((float)((int32_t)x[xi] - xq.zero_point) * xq.scale);
+            acc += g[(oy * s->out.w + ox) * s->out.c + tflmt_map_index(channels, c)] * ((float)((int32_t)x[xi] - xq.zero_point) * xq.scale);
           }
-        if (channel_mask && !channel_mask[c]) continue;
-        const uint32_t idx = (uint32_t)((i * s->kw + j) * s->in.c + c);
-        w[idx] = tflmt_sgd_weight(w[idx], acc, qas[c], sgd, stream, idx);
+        const int32_t k = tflmt_map_index(channels, c);
+        const uint32_t idx = (uint32_t)((i * s->kw + j) * s->out.c + k);
+        w[idx] = tflmt_sgd_weight(w[idx], acc, qas[k], sgd, stream, idx);
       }
   return TFLMT_OK;
 }
 
 tflmt_status tflmt_depthwise_weight_update_s8_naive(const tflmt_window* s, const int8_t* g, float g_scale,
                                                     const int8_t* x, tflmt_quant xq, const float* qas,
-                                                    const uint8_t* channel_mask, const tflmt_sgd* sgd,
+                                                    const tflmt_channel_map* channels, const tflmt_sgd* sgd,
                                                     int8_t* w, void* scratch) {
   (void)scratch;
   const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
@@ -45,11 +45,11 @@ tflmt_status tflmt_depthwise_weight_update_s8_naive(const tflmt_window* s, const
           for (int32_t ox = 0; ox < s->out.w; ++ox) {
             const int32_t xi = x_index(s, oy, ox, i, j, c);
             if (xi < 0) continue;
-            acc += (int32_t)g[(oy * s->out.w + ox) * s->in.c + c] * ((int32_t)x[xi] - xq.zero_point);
+            acc += (int32_t)g[(oy * s->out.w + ox) * s->out.c + tflmt_map_index(channels, c)] * ((int32_t)x[xi] - xq.zero_point);
           }
-        if (channel_mask && !channel_mask[c]) continue;
-        const uint32_t idx = (uint32_t)((i * s->kw + j) * s->in.c + c);
-        w[idx] = tflmt_sgd_weight(w[idx], (float)acc * (g_scale * xq.scale), qas[c], sgd, stream, idx);
+        const int32_t k = tflmt_map_index(channels, c);
+        const uint32_t idx = (uint32_t)((i * s->kw + j) * s->out.c + k);
+        w[idx] = tflmt_sgd_weight(w[idx], (float)acc * (g_scale * xq.scale), qas[k], sgd, stream, idx);
       }
   return TFLMT_OK;
 }

@@ -2,14 +2,13 @@
 #include "naive_common.h"
 
 tflmt_status tflmt_fc_weight_update_f32_naive(int32_t out_n, int32_t in_n, const float* g, const int8_t* x,
-                                              tflmt_quant xq, const float* qas, const uint8_t* channel_mask,
+                                              tflmt_quant xq, const float* qas, const tflmt_channel_map* channels,
                                               const tflmt_sgd* sgd, int8_t* w) {
   const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
   for (int32_t o = 0; o < out_n; ++o)
     for (int32_t n = 0; n < in_n; ++n) {
       const float grad = g[o] * ((float)((int32_t)x[n] - xq.zero_point) * xq.scale);
-      if (channel_mask && !channel_mask[n]) continue;
-      const uint32_t idx = (uint32_t)(o * in_n + n);
+      const uint32_t idx = (uint32_t)(o * tflmt_map_channels(channels, in_n) + tflmt_map_index(channels, n));
       w[idx] = tflmt_sgd_weight(w[idx], grad, qas[o], sgd, stream, idx);
     }
   return TFLMT_OK;
@@ -17,13 +16,12 @@ tflmt_status tflmt_fc_weight_update_f32_naive(int32_t out_n, int32_t in_n, const
 
 tflmt_status tflmt_fc_weight_update_s8_naive(int32_t out_n, int32_t in_n, const int8_t* g, float g_scale,
                                              const int8_t* x, tflmt_quant xq, const float* qas,
-                                             const uint8_t* channel_mask, const tflmt_sgd* sgd, int8_t* w) {
+                                             const tflmt_channel_map* channels, const tflmt_sgd* sgd, int8_t* w) {
   const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
   for (int32_t o = 0; o < out_n; ++o)
     for (int32_t n = 0; n < in_n; ++n) {
       const int32_t acc = (int32_t)g[o] * ((int32_t)x[n] - xq.zero_point);
-      if (channel_mask && !channel_mask[n]) continue;
-      const uint32_t idx = (uint32_t)(o * in_n + n);
+      const uint32_t idx = (uint32_t)(o * tflmt_map_channels(channels, in_n) + tflmt_map_index(channels, n));
       w[idx] = tflmt_sgd_weight(w[idx], (float)acc * (g_scale * xq.scale), qas[o], sgd, stream, idx);
     }
   return TFLMT_OK;

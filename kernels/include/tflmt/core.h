@@ -56,6 +56,15 @@ typedef struct {
 /* SGD on integer state: v <- saturate(v - round(g * qas[channel] * learning_rate)).
  * Stochastic rounding draws u in [0,1) from a counter-based PRNG keyed by
  * (seed, op_uid, step, element index); `step` is the op's update counter. */
+/* The weight input channels an update trains. A NULL map: all of them, and x
+ * holds all of them. Otherwise x holds only the trained channels (the copy
+ * TFLMT_CHANNEL_GATHER makes in the forward pass): x channel c is weight input
+ * channel index[c] of weight_channels; the other channels stay frozen. */
+typedef struct {
+  const int32_t* index;
+  int32_t weight_channels;
+} tflmt_channel_map;
+
 typedef struct {
   float learning_rate;
   int32_t stochastic; /* 1: floor(t + u), 0: round half to even */
@@ -109,30 +118,35 @@ tflmt_status tflmt_bias_update_s8(const int8_t* g, float g_scale, int32_t rows, 
 
 /* ------------------------------------------------------------------ fused weight gradient + update
  * The weight gradient is never materialised: each output channel's (or tap's)
- * gradient is formed in scratch and applied at once. `channel_mask` (NULL =
- * all) has one byte per input channel (the last weight axis); 0 freezes it.
- * Weights saturate to [-127, 127]. */
+ * gradient is formed in scratch and applied at once, for the input channels
+ * x holds (`channels`, see tflmt_channel_map). The window's in.c and the FC's
+ * in_n count x's channels. Weights saturate to [-127, 127]. */
 size_t tflmt_conv_weight_update_scratch_size(const tflmt_window* s);
 tflmt_status tflmt_conv_weight_update_f32(const tflmt_window* s, const float* g, const int8_t* x, tflmt_quant xq,
-                                          const float* qas, const uint8_t* channel_mask, const tflmt_sgd* sgd,
+                                          const float* qas, const tflmt_channel_map* channels, const tflmt_sgd* sgd,
                                           int8_t* w, void* scratch);
 tflmt_status tflmt_conv_weight_update_s8(const tflmt_window* s, const int8_t* g, float g_scale, const int8_t* x,
-                                         tflmt_quant xq, const float* qas, const uint8_t* channel_mask,
+                                         tflmt_quant xq, const float* qas, const tflmt_channel_map* channels,
                                          const tflmt_sgd* sgd, int8_t* w, void* scratch);
 size_t tflmt_depthwise_weight_update_scratch_size(const tflmt_window* s);
 tflmt_status tflmt_depthwise_weight_update_f32(const tflmt_window* s, const float* g, const int8_t* x,
-                                               tflmt_quant xq, const float* qas, const uint8_t* channel_mask,
+                                               tflmt_quant xq, const float* qas, const tflmt_channel_map* channels,
                                                const tflmt_sgd* sgd, int8_t* w, void* scratch);
 tflmt_status tflmt_depthwise_weight_update_s8(const tflmt_window* s, const int8_t* g, float g_scale,
                                               const int8_t* x, tflmt_quant xq, const float* qas,
-                                              const uint8_t* channel_mask, const tflmt_sgd* sgd, int8_t* w,
+                                              const tflmt_channel_map* channels, const tflmt_sgd* sgd, int8_t* w,
                                               void* scratch);
 tflmt_status tflmt_fc_weight_update_f32(int32_t out_n, int32_t in_n, const float* g, const int8_t* x,
-                                        tflmt_quant xq, const float* qas, const uint8_t* channel_mask,
+                                        tflmt_quant xq, const float* qas, const tflmt_channel_map* channels,
                                         const tflmt_sgd* sgd, int8_t* w);
 tflmt_status tflmt_fc_weight_update_s8(int32_t out_n, int32_t in_n, const int8_t* g, float g_scale,
                                        const int8_t* x, tflmt_quant xq, const float* qas,
-                                       const uint8_t* channel_mask, const tflmt_sgd* sgd, int8_t* w);
+                                       const tflmt_channel_map* channels, const tflmt_sgd* sgd, int8_t* w);
+
+/* ------------------------------------------------------------------ channel gather
+ * y[p, k] = x[p, index[k]] for p < pixels: x is [pixels, channels], y [pixels, count]. */
+void tflmt_channel_gather_s8(const int8_t* x, int32_t pixels, int32_t channels, const int32_t* index,
+                             int32_t count, int8_t* y);
 
 /* ------------------------------------------------------------------ input gradients
  * w_scales holds n_scales entries: 1 (per-tensor) or one per output channel. */
@@ -159,26 +173,26 @@ tflmt_status tflmt_fc_input_grad_s8(int32_t out_n, int32_t in_n, const int8_t* g
  * Same contracts and results as the functions above, written as the plain
  * loop nest of the definition; they ignore `scratch` where they need none. */
 tflmt_status tflmt_conv_weight_update_f32_naive(const tflmt_window* s, const float* g, const int8_t* x,
-                                                tflmt_quant xq, const float* qas, const uint8_t* channel_mask,
+                                                tflmt_quant xq, const float* qas, const tflmt_channel_map* channels,
                                                 const tflmt_sgd* sgd, int8_t* w, void* scratch);
 tflmt_status tflmt_conv_weight_update_s8_naive(const tflmt_window* s, const int8_t* g, float g_scale,
                                                const int8_t* x, tflmt_quant xq, const float* qas,
-                                               const uint8_t* channel_mask, const tflmt_sgd* sgd, int8_t* w,
+                                               const tflmt_channel_map* channels, const tflmt_sgd* sgd, int8_t* w,
                                                void* scratch);
 tflmt_status tflmt_depthwise_weight_update_f32_naive(const tflmt_window* s, const float* g, const int8_t* x,
                                                      tflmt_quant xq, const float* qas,
-                                                     const uint8_t* channel_mask, const tflmt_sgd* sgd,
+                                                     const tflmt_channel_map* channels, const tflmt_sgd* sgd,
                                                      int8_t* w, void* scratch);
 tflmt_status tflmt_depthwise_weight_update_s8_naive(const tflmt_window* s, const int8_t* g, float g_scale,
                                                     const int8_t* x, tflmt_quant xq, const float* qas,
-                                                    const uint8_t* channel_mask, const tflmt_sgd* sgd,
+                                                    const tflmt_channel_map* channels, const tflmt_sgd* sgd,
                                                     int8_t* w, void* scratch);
 tflmt_status tflmt_fc_weight_update_f32_naive(int32_t out_n, int32_t in_n, const float* g, const int8_t* x,
-                                              tflmt_quant xq, const float* qas, const uint8_t* channel_mask,
+                                              tflmt_quant xq, const float* qas, const tflmt_channel_map* channels,
                                               const tflmt_sgd* sgd, int8_t* w);
 tflmt_status tflmt_fc_weight_update_s8_naive(int32_t out_n, int32_t in_n, const int8_t* g, float g_scale,
                                              const int8_t* x, tflmt_quant xq, const float* qas,
-                                             const uint8_t* channel_mask, const tflmt_sgd* sgd, int8_t* w);
+                                             const tflmt_channel_map* channels, const tflmt_sgd* sgd, int8_t* w);
 void tflmt_conv_input_grad_f32_naive(const tflmt_window* s, const float* g, const int8_t* w,
                                      const float* w_scales, int32_t n_scales, float* dx);
 tflmt_status tflmt_conv_input_grad_s8_naive(const tflmt_window* s, const int8_t* g, float g_scale,

@@ -1,7 +1,7 @@
 // tflm-train's TFLM op library: one registration per TFLMT_* training op.
 //
 // An app that already runs an int8 model with TFLM adds training with one call
-// on its resolver (allow 14 more ops in its capacity):
+// on its resolver (allow 15 more ops in its capacity):
 //
 //   tflite::MicroMutableOpResolver<N> resolver;
 //   ... resolver.AddConv2D(); (the forward ops, as before)
@@ -30,6 +30,7 @@ TFLMRegistration* Register_BIAS_UPDATE();
 TFLMRegistration* Register_AVG_POOL_GRAD();
 TFLMRegistration* Register_MEAN_GRAD();
 TFLMRegistration* Register_PAD_GRAD();
+TFLMRegistration* Register_CHANNEL_GATHER();
 
 struct TrainingOp {
   const char* name;  // the custom op code in the model
