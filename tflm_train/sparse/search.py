@@ -19,7 +19,6 @@ Gains come from either
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -28,6 +27,7 @@ import numpy as np
 from .. import tflite_io as io
 from ..errors import InputError
 from ..graph import parse_forward_ops
+from ..progress import Progress
 from .scheme import SparseScheme, weighted_layers
 
 RATIOS = (Fraction(1, 8), Fraction(1, 4), Fraction(1, 2), Fraction(1))
@@ -107,7 +107,7 @@ def data_gains(tflite: bytes, train_data, *, grad_dtype: str, learning_rate: flo
 
     jobs = [("base", None)] + [("bias", k) for k in bias_depths if k > 1] + \
            [("w", (i, r)) for i in layers if i != n - 1 for r in RATIOS]
-    bar = _Progress(len(jobs), "contribution analysis", progress)
+    bar = Progress(len(jobs), "contribution analysis", progress)
     base = loss_of(SparseScheme(1, {n - 1: 1}))
     bar.step()
     measured_bias = {0: 0.0, 1: 0.0}
@@ -195,7 +195,7 @@ def search(tflite: bytes, sram_budget: int, gains: Gains, *, grad_dtype: str = "
     pop = [minimal] + [mutate(minimal) for _ in range(population - 1)]
     pop = [g for g in pop if valid(g)] or [minimal]
     history = []
-    bar = _Progress(generations, "scheme search", progress)
+    bar = Progress(generations, "scheme search", progress)
     for _ in range(generations):
         ranked = sorted(set(pop), key=lambda g: (-fitness(g), g))
         elite = ranked[:max(2, population // 4)]
@@ -211,24 +211,6 @@ def search(tflite: bytes, sram_budget: int, gains: Gains, *, grad_dtype: str = "
     bar.close()
     best = sorted(set(pop), key=lambda g: (-fitness(g), g))[0]
     return SearchResult(scheme_of(best), gain(best), memory(best), len(cache), gains, history)
-
-
-class _Progress:
-    """A one-line progress bar on stderr (no dependency)."""
-
-    def __init__(self, total: int, label: str, enabled: bool):
-        self.total, self.label, self.done, self.enabled = max(total, 1), label, 0, enabled
-
-    def step(self, note: str = "") -> None:
-        self.done += 1
-        if self.enabled:
-            filled = int(30 * self.done / self.total)
-            sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} {note}")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
 
 
 def auto_scheme(tflite: bytes, sram_budget, train_data=None, *, grad_dtype: str = "float32",
