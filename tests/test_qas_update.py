@@ -72,3 +72,26 @@ def test_qas_factors_in_metadata_match_scales():
         q = io.qparams(tm.tensors[t.tensor])
         n = len(t.qasScale)
         np.testing.assert_allclose(t.qasScale, 1.0 / np.broadcast_to(q.scale.astype(np.float64), (n,)), rtol=1e-6)
+
+
+def test_without_qas_the_factor_is_the_scale_and_the_step_is_tiny():
+    """The ablation (qas=False): the plain integer gradient dL/dWq = s * dL/dW, in metadata and in
+    the ops' options; with the same learning rate it barely moves the int8 weights."""
+    data, shape = int8_model("plain_cnn")
+    plain = tt.convert_tflite(data, scheme="last:2", qas=False, learning_rate=0.05, rounding="nearest")
+    scaled = tt.convert_tflite(data, scheme="last:2", learning_rate=0.05, rounding="nearest")
+    for t in plain.graph.trainables:
+        q = io.qparams(plain.tensors[t.tensor])
+        n = len(t.qasScale)
+        np.testing.assert_allclose(t.qasScale, np.broadcast_to(q.scale.astype(np.float64), (n,)), rtol=1e-6)
+        op = next(o for o in plain.train_ops if o.index == t.updateOp)
+        np.testing.assert_array_equal(op.options.qasScale, t.qasScale)
+    rng = np.random.default_rng(0)
+    moved = []
+    for tm in (plain, scaled):
+        tr = tt.Trainer(tm, backend="tflm")
+        p0 = {k: v.copy() for k, v in tr._backend.params.items()}
+        for i in range(10):
+            tr.train_step(rng.uniform(0, 1, shape).astype(np.float32), i % tm.num_classes)
+        moved.append(sum(int(np.abs(tr._backend.params[k].astype(np.int64) - p0[k]).sum()) for k in p0))
+    assert moved[0] * 20 < moved[1]

@@ -32,6 +32,7 @@ class Settings:
     learning_rate: float
     rounding: int
     seed: int
+    qas: bool = True  # False: the ablation without Quantization-Aware Scaling (qas.py)
 
 
 @dataclass
@@ -225,7 +226,7 @@ class _Builder:
         qx, qw = io.qparams(self.t[op.x]), io.qparams(self.t[op.weight])
         wshape = self.shape(op.weight)
         axis = 3 if op.kind == "DEPTHWISE_CONV_2D" else 0
-        factors = qas.weight_factors(qw.scale, wshape[axis])
+        factors = qas.weight_factors(qw.scale, wshape[axis], self.st.qas)
         o = G.WeightUpdateOptionsT()
         o.gradDtype, o.geometry = self.st.grad_dtype, S.geometry_t(op.geometry)
         o.inputScale, o.inputZeroPoint = qx.per_tensor_scale, qx.per_tensor_zero_point
@@ -239,7 +240,7 @@ class _Builder:
     def bias_update(self, op: ForwardOp, g: tuple[int, ...]) -> None:
         qb = io.qparams(self.t[op.bias])
         n = self.shape(op.bias)[0]
-        factors = qas.bias_factors(qb.scale, n)
+        factors = qas.bias_factors(qb.scale, n, self.st.qas)
         o = G.BiasUpdateOptionsT()
         o.gradDtype, o.qasScale = self.st.grad_dtype, [float(v) for v in factors]
         self._update_common(o)

@@ -44,14 +44,39 @@ def small_cnn(num_classes: int):
     return tf.keras.Model(inp, x)
 
 
-@lru_cache(maxsize=4)
-def pretrain(seed: int = 0, samples: int = 12000, epochs: int = 3):
+def mcu_cnn(num_classes: int):
+    """MobileNetV2-style (inverted residual blocks, ReLU6, no BN): 28x28 -> 14x14 -> 7x7."""
+    import tensorflow as tf
+    L = tf.keras.layers
+
+    def block(x, expand: int, out: int, stride: int):
+        y = L.Conv2D(expand, 1, activation="relu6")(x)
+        y = L.DepthwiseConv2D(3, strides=stride, padding="same", activation="relu6")(y)
+        y = L.Conv2D(out, 1)(y)
+        return L.Add()([x, y]) if stride == 1 and x.shape[-1] == out else y
+
+    x = inp = tf.keras.Input((28, 28, 1))
+    x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu6")(x)
+    x = block(x, 48, 16, 1)
+    x = block(x, 48, 24, 2)
+    x = block(x, 72, 24, 1)
+    x = L.Conv2D(96, 1, activation="relu6")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    x = L.Dense(num_classes)(x)
+    return tf.keras.Model(inp, x)
+
+
+ARCHS = {"small": small_cnn, "mcu": mcu_cnn}
+
+
+@lru_cache(maxsize=8)
+def pretrain(seed: int = 0, samples: int = 12000, epochs: int = 3, arch: str = "small"):
     """The 'deployed' model: trained in TensorFlow on classes 0-4 only (cached per process)."""
     import tensorflow as tf
     tf.keras.utils.set_random_seed(seed)
     x, y = fashion_mnist("train")
     keep = np.where(y < 5)[0][:samples]
-    m = small_cnn(5)
+    m = ARCHS[arch](5)
     m.compile(tf.keras.optimizers.Adam(3e-3), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     m.fit(prep(x[keep]), y[keep], epochs=epochs, batch_size=64, verbose=0)
     return m, prep(x[keep[:200]])
@@ -79,9 +104,9 @@ def mean_loss(trainer, xs, ys) -> float:
 
 
 def run(scheme="last:2", grad_dtype="float32", per_class=100, epochs=2, seed=0, test_samples=1000,
-        learning_rate=None, backend="tflm", verbose=True):
+        learning_rate=None, backend="tflm", verbose=True, arch="mcu"):
     t0 = time.time()
-    keras_model, calibration = pretrain(seed)
+    keras_model, calibration = pretrain(seed, arch=arch)
     tm = tt.convert(keras_model, calibration, scheme=scheme, grad_dtype=grad_dtype, learning_rate=learning_rate,
                     seed=seed)
     xs, ys, xt, yt = new_task(per_class, seed, test_samples)
@@ -107,9 +132,10 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", default="tflm", choices=["tflm", "reference"])
+    p.add_argument("--arch", default="mcu", choices=sorted(ARCHS), help="mcu: MobileNetV2-style; small: 5 layers")
     p.add_argument("--out", default="out/fashion_mnist_transfer.train.tflite")
     a = p.parse_args(argv)
-    r = run(a.scheme, a.grad_dtype, a.per_class, a.epochs, a.seed, backend=a.backend)
+    r = run(a.scheme, a.grad_dtype, a.per_class, a.epochs, a.seed, backend=a.backend, arch=a.arch)
     b, f = r["before"], r["after"]
     print(f"scheme {a.scheme}, {a.grad_dtype} gradients, backend {a.backend}, batch 1, "
           f"{5 * a.per_class} samples x {a.epochs} epochs")

@@ -1,0 +1,261 @@
+"""Accuracy on real data: Fashion-MNIST transfer, float32 fine-tuning vs int8 on the device.
+
+The deployed model (examples/fashion_mnist_transfer, arch "mcu": a MobileNetV2-style CNN, no BN,
+pretrained in TensorFlow on classes 0-4) learns classes 5-9 from `--per-class` labelled samples per
+class, batch 1, `--epochs` epochs, plain SGD. Rows:
+
+  float32 TensorFlow fine-tuning of the same trainable set (the reference);
+  int8 SGD without QAS; int8 + QAS with float32 gradients; int8 + QAS with int8 gradients;
+  schemes classifier / bias-only / last-2 / last-3 / auto (budget = last-2's measured arena;
+  searched once per seed, its contribution analysis on 200 of the training samples),
+  int8 + QAS, float32 gradients, each with its TFLM-measured training arena.
+
+Every int8 row runs on the TFLM backend (TFLM's MicroInterpreter + our kernels). Learning rates are
+tuned the same way for every row: on seed 0, a grid 10^-4 .. 10^4 (one per decade), then half a
+decade either side of the best, scored by accuracy on held-out training images (never the test
+split); the chosen rate is then used for every seed. Test accuracy on the official test split
+(classes 5-9, `--test-samples` images). 3 seeds: mean and standard deviation.
+
+    python bench/accuracy_table.py [--seeds 0,1,2] [--per-class 100] [--epochs 2] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+import tflm_train as tt
+from tflm_train.datasets import fashion_mnist
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples", "fashion_mnist_transfer"))
+import quickstart as Q  # noqa: E402
+
+FIXED = "last:2"  # the trainable set of the precision rows
+PRECISION_ROWS = [
+    ("float32 TF fine-tuning", dict(kind="float")),
+    ("int8 SGD, no QAS", dict(kind="int8", qas=False, grad_dtype="float32")),
+    ("int8 + QAS, float32 grads", dict(kind="int8", qas=True, grad_dtype="float32")),
+    ("int8 + QAS, int8 grads", dict(kind="int8", qas=True, grad_dtype="int8")),
+]
+SCHEME_ROWS = ["classifier", "bias", "last:2", "last:3", "auto"]
+
+
+def validation_split(seed: int, per_class: int, n: int = 100):
+    """n held-out training images per new class, disjoint from new_task's selection."""
+    xs_sel = Q.new_task(per_class, seed, 1)[0]
+    x, y = fashion_mnist("train")
+    rng = np.random.default_rng(10_000 + seed)
+    taken = {hash(a.tobytes()) for a in xs_sel}
+    picks = []
+    for c in Q.NEW:
+        cand = [i for i in rng.permutation(np.where(y == c)[0])[: 4 * n]
+                if hash(Q.prep(x[i:i + 1])[0].tobytes()) not in taken]
+        picks += cand[:n]
+    return Q.prep(x[picks]), (y[picks] - 5).astype(np.int64)
+
+
+# ------------------------------------------------------------------ float32 reference
+def float_finetune(keras_model, scheme: str, xs, ys, order, lr: float):
+    import tensorflow as tf
+
+    m = tf.keras.models.clone_model(keras_model)
+    m.set_weights(keras_model.get_weights())
+    weighted = [lyr for lyr in m.layers if isinstance(lyr, (tf.keras.layers.Conv2D, tf.keras.layers.DepthwiseConv2D,
+                                                            tf.keras.layers.Dense))]
+    k = int(scheme.split(":")[1])
+    train_vars = [v for lyr in weighted[-k:] for v in lyr.trainable_variables]
+    opt = tf.keras.optimizers.SGD(lr)
+    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, m(x, training=True))
+        opt.apply_gradients(zip(tape.gradient(loss, train_vars), train_vars))
+        return loss
+
+    for i in order:
+        step(xs[i:i + 1], ys[i:i + 1])
+    return m
+
+
+def float_accuracy(m, xs, ys) -> float:
+    logits = m.predict(xs, batch_size=256, verbose=0)
+    return float(np.mean(np.argmax(logits, 1) == ys))
+
+
+# ------------------------------------------------------------------ int8 on TFLM
+def int8_model(int8_tflite: bytes, scheme, lr: float, seed: int, grad_dtype="float32", qas=True):
+    return tt.convert_tflite(int8_tflite, scheme=scheme, grad_dtype=grad_dtype, learning_rate=lr, seed=seed, qas=qas)
+
+
+def int8_train(tm, xs, ys, order):
+    tr = tt.Trainer(tm, backend="tflm")
+    for i in order:
+        tr.train_step(xs[i], ys[i])
+    return tr
+
+
+# ------------------------------------------------------------------ one run
+class Task:
+    def __init__(self, seed: int, per_class: int, epochs: int, test_samples: int):
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.keras, calib = Q.pretrain(seed, arch="mcu")
+            self.int8 = tt.keras_to_int8_tflite(self.keras, calib)
+        self.seed = seed
+        self.xs, self.ys, self.xt, self.yt = Q.new_task(per_class, seed, test_samples)
+        rng = np.random.default_rng(seed)
+        self.order = np.concatenate([rng.permutation(len(self.xs)) for _ in range(epochs)])
+        self._auto = None
+
+    def auto_scheme(self) -> str:
+        """The auto scheme at last-2's measured arena, searched once per seed (contribution analysis
+        on 200 of the training samples at the default learning rate); rows then tune its training rate."""
+        if self._auto is None:
+            tr = tt.Trainer(tt.convert_tflite(self.int8, scheme=FIXED), backend="tflm")
+            budget = tr.memory_report()["tflm"]["training_arena_bytes"]
+            tm = tt.convert_tflite(self.int8, scheme="auto", sram_budget=budget, seed=self.seed, progress=False,
+                                   train_data=list(zip(self.xs[:200], self.ys[:200])))
+            self._auto = tm.scheme
+        return self._auto
+
+    def run(self, row: dict, lr: float, eval_x, eval_y) -> tuple[float, int | None, str]:
+        """(accuracy on eval_x, measured training arena, scheme text)."""
+        if row["kind"] == "float":
+            m = float_finetune(self.keras, row.get("scheme", FIXED), self.xs, self.ys, self.order, lr)
+            return float_accuracy(m, eval_x, eval_y), None, row.get("scheme", FIXED)
+        scheme = row.get("scheme", FIXED)
+        kw = dict(grad_dtype=row.get("grad_dtype", "float32"), qas=row.get("qas", True))
+        if scheme == "auto":
+            scheme = self.auto_scheme()
+        tm = int8_model(self.int8, scheme, lr, self.seed, **kw)
+        tr = int8_train(tm, self.xs, self.ys, self.order)
+        arena = tr.memory_report()["tflm"]["training_arena_bytes"]
+        return tr.evaluate(eval_x, eval_y), arena, tm.scheme
+
+
+def tune(task: Task, row: dict, xv, yv, log) -> float:
+    tried: dict[float, float] = {}
+
+    def score(e: float) -> float:
+        if e not in tried:
+            tried[e] = task.run(row, float(10.0 ** e), xv, yv)[0]
+        return tried[e]
+
+    for e in range(-4, 5):
+        score(float(e))
+    best = max(tried, key=lambda e: (tried[e], -abs(e)))
+    for e in (best - 0.5, best + 0.5):
+        score(e)
+    best = max(tried, key=lambda e: (tried[e], -abs(e)))
+    log("    lr grid: " + ", ".join(f"1e{e:+.1f}: {100 * a:.1f}" for e, a in sorted(tried.items()))
+        + f" -> {10 ** best:.3g}")
+    return float(10.0 ** best)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--per-class", type=int, default=100)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--test-samples", type=int, default=2000)
+    ap.add_argument("--quick", action="store_true", help="1 seed, fewer samples (a smoke run, ~3 min)")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "accuracy_table.json"))
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.seeds, args.per_class, args.test_samples = "0", 40, 500
+    seeds = [int(s) for s in args.seeds.split(",")]
+    t0 = time.time()
+
+    def log(msg: str) -> None:
+        print(f"[{time.time() - t0:6.0f}s] {msg}", flush=True)
+
+    rows = [(label, row) for label, row in PRECISION_ROWS] + \
+           [(f"scheme {s}", dict(kind="int8", scheme=s)) for s in SCHEME_ROWS]
+    tasks = {}
+    tasks[seeds[0]] = Task(seeds[0], args.per_class, args.epochs, args.test_samples)
+    xv, yv = validation_split(seeds[0], args.per_class)
+    lrs = {}
+    for label, row in rows:
+        log(f"tuning {label}")
+        lrs[label] = tune(tasks[seeds[0]], row, xv, yv, log)
+    results = []
+    for label, row in rows:
+        accs, arenas, schemes = [], [], []
+        for s in seeds:
+            if s not in tasks:
+                tasks[s] = Task(s, args.per_class, args.epochs, args.test_samples)
+            acc, arena, scheme = tasks[s].run(row, lrs[label], tasks[s].xt, tasks[s].yt)
+            accs.append(acc)
+            arenas.append(arena)
+            schemes.append(scheme)
+        r = {"row": label, "learning_rate": lrs[label], "accuracy": accs, "mean": float(np.mean(accs)),
+             "std": float(np.std(accs)), "training_arena_bytes": arenas, "schemes": schemes}
+        results.append(r)
+        log(f"{label}: {100 * r['mean']:.1f} +- {100 * r['std']:.1f} %"
+            + (f", arena {np.mean(arenas) / 1024:.1f} KB" if arenas[0] else ""))
+    by = {r["row"]: r for r in results}
+    f32, noqas = by["float32 TF fine-tuning"]["mean"], by["int8 SGD, no QAS"]["mean"]
+    qas_f, qas_i = by["int8 + QAS, float32 grads"]["mean"], by["int8 + QAS, int8 grads"]["mean"]
+    summary = {
+        "qas_minus_float_points": 100 * (qas_f - f32),
+        "int8_grads_minus_float32_grads_points": 100 * (qas_i - qas_f),
+        "qas_gap_closed": (qas_f - noqas) / (f32 - noqas) if f32 != noqas else None,
+    }
+    out = {"date": time.strftime("%Y-%m-%d"), "machine": platform.platform(), "seeds": seeds,
+           "per_class": args.per_class, "epochs": args.epochs, "test_samples": args.test_samples,
+           "trainable_set_of_precision_rows": FIXED, "rows": results, "summary": summary,
+           "seconds": round(time.time() - t0)}
+    print("\n| row | learning rate | test accuracy (mean +- std) | TFLM training arena |")
+    print("|---|---|---|---|")
+    for r in results:
+        arena = f"{np.mean(r['training_arena_bytes']) / 1024:.1f} KB" if r["training_arena_bytes"][0] else "-"
+        print(f"| {r['row']} | {r['learning_rate']:.3g} | {100 * r['mean']:.1f} +- {100 * r['std']:.1f} % | {arena} |")
+    print(f"\nint8+QAS - float32: {summary['qas_minus_float_points']:+.2f} points; int8 grads - float32 grads: "
+          f"{summary['int8_grads_minus_float32_grads_points']:+.2f} points; QAS closes "
+          + (f"{100 * summary['qas_gap_closed']:.0f}%" if summary["qas_gap_closed"] is not None else "n/a")
+          + " of the no-QAS gap")
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(out, f, indent=1)
+    plot(results, os.path.splitext(args.out)[0] + ".png")
+    print(f"written: {args.out}")
+    return 0
+
+
+def plot(results: list[dict], path: str) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        print("matplotlib not installed: no plot")
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in results:
+        if not r["row"].startswith("scheme") or not r["training_arena_bytes"][0]:
+            continue
+        x = np.mean(r["training_arena_bytes"]) / 1024
+        ax.errorbar(x, 100 * r["mean"], yerr=100 * r["std"], fmt="o", capsize=3)
+        ax.annotate(r["row"].replace("scheme ", ""), (x, 100 * r["mean"]), textcoords="offset points",
+                    xytext=(5, 5), fontsize=8)
+    ref = next(r for r in results if r["row"].startswith("float32"))
+    ax.axhline(100 * ref["mean"], color="gray", ls=":", lw=1, label=f"float32 TF, {FIXED}")
+    ax.set_xlabel("TFLM-measured training arena (KB)")
+    ax.set_ylabel("test accuracy, classes 5-9 (%)")
+    ax.set_title("Fashion-MNIST transfer, batch 1, int8 + QAS on TFLM")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
