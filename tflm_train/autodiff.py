@@ -24,6 +24,13 @@ CLAMPING = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MEAN")
 GRAD_DTYPES = {"float32": G.GradDType.FLOAT32, "int8": G.GradDType.INT8}
 ROUNDINGS = {"stochastic": G.RoundingMode.STOCHASTIC, "nearest": G.RoundingMode.NEAREST}
 _PREFIX = {"CONV_2D": "CONV", "DEPTHWISE_CONV_2D": "DW", "FULLY_CONNECTED": "FC"}
+# int8 logits bound the loss by (127 - (-128)) * scale + ln(classes); a model that has diverged
+# (weights saturated, one class everywhere) sits near that bound, a healthy one far below it.
+DIVERGENCE_FRACTION = 0.9
+
+
+def default_max_loss(logits_scale: float, classes: int) -> float:
+    return float(DIVERGENCE_FRACTION * (255.0 * logits_scale + np.log(classes)))
 
 
 @dataclass
@@ -33,6 +40,7 @@ class Settings:
     rounding: int
     seed: int
     qas: bool = True  # False: the ablation without Quantization-Aware Scaling (qas.py)
+    max_loss: float | None = None  # divergence guard; None: DIVERGENCE_FRACTION of the largest possible loss
 
 
 @dataclass
@@ -135,6 +143,8 @@ class _Builder:
         o = G.SoftmaxCeOptionsT()
         o.gradDtype, o.numClasses = self.st.grad_dtype, int(np.prod(self.shape(self.logits)))
         o.logitsScale, o.logitsZeroPoint = q.per_tensor_scale, q.per_tensor_zero_point
+        o.maxLoss = (default_max_loss(q.per_tensor_scale, o.numClasses) if self.st.max_loss is None
+                     else float(self.st.max_loss))
         self.emit("TFLMT_SOFTMAX_CE", [self.label, self.logits], [loss, *dlogits], o)
         self.pending[self.logits] = dlogits
         for op in reversed(self.fops):

@@ -26,7 +26,7 @@ PRODUCER = "tflm-train 0.1.0"
 def convert(model, representative_data, *, scheme="bias", grad_dtype: str = "float32",
             learning_rate: float | None = None, seed: int = 0, rounding: str = "stochastic",
             sram_budget: int | None = None, train_data=None, progress: bool = True,
-            patch="auto", qas: bool = True) -> TrainingModel:
+            patch="auto", qas: bool = True, max_loss: float | None = None) -> TrainingModel:
     """Keras model (or SavedModel path) -> full-int8 .tflite (TF converter) -> training model.
 
     representative_data: an array of samples [N, ...] or an iterable of samples, as the
@@ -36,7 +36,7 @@ def convert(model, representative_data, *, scheme="bias", grad_dtype: str = "flo
     int8 = keras_to_int8_tflite(model, representative_data)
     return convert_tflite(int8, scheme=scheme, grad_dtype=grad_dtype, learning_rate=learning_rate,
                           seed=seed, rounding=rounding, sram_budget=sram_budget, train_data=train_data,
-                          progress=progress, patch=patch, qas=qas)
+                          progress=progress, patch=patch, qas=qas, max_loss=max_loss)
 
 
 def keras_to_int8_tflite(model, representative_data) -> bytes:
@@ -87,7 +87,8 @@ def _samples(data) -> list[np.ndarray]:
 
 def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learning_rate: float | None = None,
                    seed: int = 0, rounding: str = "stochastic", sram_budget: int | None = None,
-                   train_data=None, progress: bool = True, patch="auto", qas: bool = True) -> TrainingModel:
+                   train_data=None, progress: bool = True, patch="auto", qas: bool = True,
+                   max_loss: float | None = None) -> TrainingModel:
     """Any int8 .tflite (bytes or path) that TFLM runs -> training model.
 
     scheme: "full", "bias", "classifier", "last:K", a SparseScheme (or its text form), or
@@ -97,6 +98,8 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
     patch: "auto" runs the first stage tile by tile (patch.py, bit-exact) when that shrinks the
     training arena; None never does; a PatchPlan forces that plan (an error if it cannot apply).
     qas: Quantization-Aware Scaling of the int8/int32 parameter updates; False only for ablations.
+    max_loss: a step whose loss is not finite or above this raises DivergenceError and applies no
+    update; None: 0.9 of the largest loss the int8 logits allow; 0 or inf: only non-finite losses.
     """
     search_result = None
     if isinstance(scheme, str) and scheme.strip().lower() == "auto":
@@ -109,6 +112,9 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
     model = io.read_model(tflite, "input model")
     settings = _settings(grad_dtype, learning_rate, seed, rounding)
     settings.qas = bool(qas)
+    if max_loss is not None and not (isinstance(max_loss, (int, float)) and max_loss >= 0):
+        raise InputError(f"max_loss must be a number >= 0 (or None for the default), got {max_loss!r}")
+    settings.max_loss = None if max_loss is None else (0.0 if max_loss == float("inf") else float(max_loss))
     logits, fops = prepare_forward(model)
     patch_plan, required = _patch_plan(model, patch)
     plan, built = _build(model, fops, logits, scheme, settings)

@@ -15,3 +15,7 @@ class UnsupportedModelError(TflmTrainError, ValueError):
 
 class InputError(TflmTrainError, ValueError):
     """A call got an argument of the wrong shape, dtype or range."""
+
+
+class DivergenceError(TflmTrainError, ArithmeticError):
+    """A training step's loss was not finite or above the model's max_loss: the step applied no update."""

@@ -1,5 +1,7 @@
 // TFLMT_SOFTMAX_CE: softmax cross-entropy loss of the int8 logits and its gradient.
 // inputs: label, logits (int8) | outputs: loss (float32[1]), dlogits (float32 | int8 + scale)
+#include <cmath>
+
 #include "common.h"
 #include "tflmt/tflm.h"
 
@@ -12,6 +14,7 @@ struct OpData {
   int8_t dtype;
   int32_t classes;
   tflmt_quant logits;
+  float max_loss;  // > 0: the divergence guard
 };
 
 TfLiteStatus Prepare(TfLiteContext* ctx, TfLiteNode* node) {
@@ -24,7 +27,9 @@ TfLiteStatus Prepare(TfLiteContext* ctx, TfLiteNode* node) {
   d->classes = o.I32(2, 0);
   d->logits.scale = o.F32(3, 0.0f);
   d->logits.zero_point = o.I32(4, 0);
+  d->max_loss = o.F32(5, 0.0f);
   if (d->classes < 1) TFLMT_FAIL(kOp, "num_classes must be >= 1");
+  if (!(d->max_loss >= 0.0f)) TFLMT_FAIL(kOp, "max_loss must be >= 0");
   TFLMT_CHECK(CheckTensor(kOp, In(ctx, node, 1), kTfLiteInt8, d->classes, "logits"));
   TFLMT_CHECK(CheckTensor(kOp, Out(ctx, node, 0), kTfLiteFloat32, 1, "loss"));
   TFLMT_CHECK(CheckGrad(kOp, ctx, node, true, 1, dtype, d->classes, "logits gradient"));
@@ -43,7 +48,12 @@ TfLiteStatus Invoke(TfLiteContext* ctx, TfLiteNode* node) {
   tflmt_status st = d->dtype == kGradInt8
                         ? tflmt_softmax_ce_s8(label, logits, d->classes, d->logits, loss, g.ms8(), g.scale)
                         : tflmt_softmax_ce_f32(label, logits, d->classes, d->logits, loss, g.mf32());
-  return StatusOf(kOp, st);
+  TFLMT_CHECK(StatusOf(kOp, st));
+  // The update ops all run after this one: failing here leaves the trained state untouched.
+  if (!std::isfinite(*loss) || (d->max_loss > 0.0f && *loss > d->max_loss)) {
+    TFLMT_FAIL(kOp, "divergence: loss %f above the limit %f; no update applied", (double)*loss, (double)d->max_loss);
+  }
+  return kTfLiteOk;
 }
 
 }  // namespace

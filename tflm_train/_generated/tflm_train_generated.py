@@ -1300,8 +1300,15 @@ class SoftmaxCeOptions(object):
             return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
         return 0
 
+    # SoftmaxCeOptions
+    def MaxLoss(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Float32Flags, o + self._tab.Pos)
+        return 0.0
+
 def SoftmaxCeOptionsStart(builder):
-    builder.StartObject(5)
+    builder.StartObject(6)
 
 def SoftmaxCeOptionsAddVersion(builder, version):
     builder.PrependUint32Slot(0, version, 1)
@@ -1318,6 +1325,9 @@ def SoftmaxCeOptionsAddLogitsScale(builder, logitsScale):
 def SoftmaxCeOptionsAddLogitsZeroPoint(builder, logitsZeroPoint):
     builder.PrependInt32Slot(4, logitsZeroPoint, 0)
 
+def SoftmaxCeOptionsAddMaxLoss(builder, maxLoss):
+    builder.PrependFloat32Slot(5, maxLoss, 0.0)
+
 def SoftmaxCeOptionsEnd(builder):
     return builder.EndObject()
 
@@ -1333,12 +1343,14 @@ class SoftmaxCeOptionsT(object):
         numClasses = 0,
         logitsScale = 0.0,
         logitsZeroPoint = 0,
+        maxLoss = 0.0,
     ):
         self.version = version  # type: int
         self.gradDtype = gradDtype  # type: int
         self.numClasses = numClasses  # type: int
         self.logitsScale = logitsScale  # type: float
         self.logitsZeroPoint = logitsZeroPoint  # type: int
+        self.maxLoss = maxLoss  # type: float
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -1366,6 +1378,7 @@ class SoftmaxCeOptionsT(object):
         self.numClasses = softmaxCeOptions.NumClasses()
         self.logitsScale = softmaxCeOptions.LogitsScale()
         self.logitsZeroPoint = softmaxCeOptions.LogitsZeroPoint()
+        self.maxLoss = softmaxCeOptions.MaxLoss()
 
     # SoftmaxCeOptionsT
     def Pack(self, builder):
@@ -1375,6 +1388,7 @@ class SoftmaxCeOptionsT(object):
         SoftmaxCeOptionsAddNumClasses(builder, self.numClasses)
         SoftmaxCeOptionsAddLogitsScale(builder, self.logitsScale)
         SoftmaxCeOptionsAddLogitsZeroPoint(builder, self.logitsZeroPoint)
+        SoftmaxCeOptionsAddMaxLoss(builder, self.maxLoss)
         softmaxCeOptions = SoftmaxCeOptionsEnd(builder)
         return softmaxCeOptions
 

@@ -88,6 +88,31 @@ class Trainer:
         """A .tflite training model with the trained values baked in."""
         return self._backend.export()
 
+    def save_checkpoint(self, image: bytearray, slot_bytes: int) -> int:
+        """Writes the trained state as the next checkpoint into `image`, a storage of two slots of
+        slot_bytes (e.g. a flash region's bytes); a write cut at any byte leaves the previous one
+        loadable. Same format as the C API (include/tflmt/checkpoint.h). Returns its sequence number."""
+        self._check_storage(image, slot_bytes)
+        return self._backend.save_checkpoint(image, slot_bytes)
+
+    def load_checkpoint(self, image, slot_bytes: int) -> int:
+        """Restores the newest valid checkpoint of this model from `image`; raises CheckpointError (and
+        changes nothing) if there is none. Returns its sequence number."""
+        self._check_storage(image, slot_bytes)
+        return self._backend.load_checkpoint(bytearray(image) if isinstance(image, bytes) else image, slot_bytes)
+
+    def checkpoint_bytes(self) -> int:
+        """Bytes one checkpoint of this model takes: the smallest slot_bytes."""
+        from ..checkpoint import record_bytes
+        return record_bytes([(t.tensor, int(t.stateBytes)) for t in self.model.graph.trainables or []])
+
+    @staticmethod
+    def _check_storage(image, slot_bytes: int) -> None:
+        if not isinstance(image, (bytearray, bytes)):
+            raise InputError(f"checkpoint storage must be a bytearray, got {type(image).__name__}")
+        if not isinstance(slot_bytes, int) or slot_bytes <= 0 or len(image) < 2 * slot_bytes:
+            raise InputError(f"checkpoint storage of {len(image)} bytes cannot hold two slots of {slot_bytes!r}")
+
     def reset(self) -> None:
         """Resets the interpreter (tflm); trained state is kept, as on a device."""
         if hasattr(self._backend, "reset"):

@@ -63,6 +63,40 @@ class Trainable(C.Structure):
                 ("step", C.POINTER(C.c_uint32))]
 
 
+READ_FN = C.CFUNCTYPE(C.c_int32, C.c_void_p, C.c_uint32, C.c_void_p, C.c_uint32)
+WRITE_FN = C.CFUNCTYPE(C.c_int32, C.c_void_p, C.c_uint32, C.c_void_p, C.c_uint32)
+
+
+class Storage(C.Structure):
+    _fields_ = [("ctx", C.c_void_p), ("read", READ_FN), ("write", WRITE_FN), ("slot_bytes", C.c_uint32)]
+
+
+def byte_storage(image: bytearray, slot_bytes: int, write_limit: int | None = None) -> Storage:
+    """A tflmt_storage over a Python bytearray. write_limit: bytes the storage accepts before it
+    'loses power' (later writes fail, a write that crosses the limit keeps only its first part)."""
+    budget = [write_limit]
+
+    def read(_ctx, offset, dst, n):
+        if offset + n > len(image):
+            return -1
+        C.memmove(dst, (C.c_char * n).from_buffer(image, offset), n)
+        return 0
+
+    def write(_ctx, offset, src, n):
+        if offset + n > len(image):
+            return -1
+        keep = n if budget[0] is None else min(n, budget[0])
+        if keep > 0:
+            image[offset:offset + keep] = C.string_at(src, keep)
+        if budget[0] is not None:
+            budget[0] -= keep
+        return 0 if keep == n else -1
+
+    s = Storage(None, READ_FN(read), WRITE_FN(write), slot_bytes)
+    s.keep_alive = (read, write)
+    return s
+
+
 P = C.c_void_p
 I32, F32, SZ = C.c_int32, C.c_float, C.c_size_t
 _W, _S, _Q = C.POINTER(Window), C.POINTER(Sgd), Quant
@@ -95,6 +129,10 @@ _SIGNATURES = {
     "tflmt_depthwise_input_grad_s8_scratch_size": (SZ, [_W]),
     "tflmt_fc_input_grad_s8_scratch_size": (SZ, [I32, I32]),
     "tflmt_state_find": (C.POINTER(Trainable), [P, I32]),
+    "tflmt_crc32": (C.c_uint32, [C.c_uint32, P, C.c_uint32]),
+    "tflmt_checkpoint_record_bytes": (C.c_uint32, [P, I32]),
+    "tflmt_checkpoint_save": (I32, [C.POINTER(Storage), P, I32, C.POINTER(C.c_uint32)]),
+    "tflmt_checkpoint_load": (I32, [C.POINTER(Storage), P, I32, C.POINTER(C.c_uint32)]),
     "tflmt_state_forget": (None, [P, P]),
     "tflmt_state_count": (I32, []),
 }

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checkpoint as CK
+from ..errors import DivergenceError
 from .. import schema as S
 from .. import tflite_io as io
 from .._generated import tflm_train_generated as G
@@ -77,6 +79,10 @@ class ReferenceBackend:
             return None
         if n == "TFLMT_SOFTMAX_CE":
             loss, dl = R.softmax_ce(label, vals[ins[1]], o.logitsScale, o.logitsZeroPoint)
+            limit = float(o.maxLoss or 0.0)
+            if mode == "train" and (not np.isfinite(loss) or (limit > 0 and loss > limit)):
+                raise DivergenceError(f"divergence: loss {float(loss):.4f} above the limit {limit:.4f}; "
+                                      "no update applied")
             vals[outs[0]] = np.array([loss], f32)
             self._grad_out(vals, outs[1:], R.quantize_grad(dl) if self.int8 else dl)
             return loss
@@ -161,3 +167,17 @@ class ReferenceBackend:
 
     def export(self) -> bytes:
         return E.bake(self.tm, self.params, self.steps)
+
+    def save_checkpoint(self, image: bytearray, slot_bytes: int) -> int:
+        entries = [CK.Entry(t.tensor, self.steps[t.updateOp], self.params[t.tensor].tobytes())
+                   for t in self.tm.graph.trainables or []]
+        return CK.save(image, slot_bytes, entries)
+
+    def load_checkpoint(self, image: bytearray, slot_bytes: int) -> int:
+        trainables = list(self.tm.graph.trainables or [])
+        seq, entries = CK.load(image, slot_bytes, [(t.tensor, self.params[t.tensor].nbytes) for t in trainables])
+        for t, e in zip(trainables, entries):
+            p = self.params[t.tensor]
+            p[...] = np.frombuffer(e.data, p.dtype).reshape(p.shape)
+            self.steps[t.updateOp] = e.step
+        return seq

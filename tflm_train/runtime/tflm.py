@@ -18,7 +18,7 @@ import weakref
 import numpy as np
 
 from .. import tflite_io as io
-from ..errors import TflmTrainError
+from ..errors import DivergenceError, TflmTrainError
 from ..model import TrainingModel
 from ..reference.forward import dequantize
 from . import export as E
@@ -146,11 +146,38 @@ class TflmBackend:
             a = np.ascontiguousarray(v, dt).reshape(shape)
             C.memmove(e.data, a.ctypes.data, e.bytes)
 
+    def state_entries(self):
+        """The live tflmt_trainable entries, in metadata order (what the C checkpoint API takes)."""
+        order = [t.tensor for t in self.tm.graph.trainables or []]
+        return (N.Trainable * len(order))(*[self._state[ti][0] for ti in order])
+
+    def save_checkpoint(self, image: bytearray, slot_bytes: int) -> int:
+        entries = self.state_entries()
+        seq = C.c_uint32(0)
+        st = self.lib.tflmt_checkpoint_save(C.byref(N.byte_storage(image, slot_bytes)), C.cast(entries, C.c_void_p),
+                                            len(entries), C.byref(seq))
+        _checkpoint_status(st, "save", slot_bytes, self.lib.tflmt_checkpoint_record_bytes(
+            C.cast(entries, C.c_void_p), len(entries)))
+        return int(seq.value)
+
+    def load_checkpoint(self, image: bytearray, slot_bytes: int) -> int:
+        entries = self.state_entries()
+        seq = C.c_uint32(0)
+        st = self.lib.tflmt_checkpoint_load(C.byref(N.byte_storage(image, slot_bytes)), C.cast(entries, C.c_void_p),
+                                            len(entries), C.byref(seq))
+        _checkpoint_status(st, "load", slot_bytes, 0)
+        return int(seq.value)
+
     # ------------------------------------------------------------- API
     def _invoke(self, x: np.ndarray, label: int) -> None:
         self.interp.set_input(x, 0)
         self.interp.set_input(np.array([label], np.int32), 1)
-        _call_tflm(self.interp.invoke, "TFLM step failed")
+        try:
+            _call_tflm(self.interp.invoke, "TFLM step failed")
+        except TflmError as e:
+            if "divergence:" in str(e):
+                raise DivergenceError(str(e)[str(e).index("divergence:"):]) from None
+            raise
 
     def train_step(self, x: np.ndarray, label: int) -> float:
         self._invoke(x, label)
@@ -191,6 +218,17 @@ class TflmBackend:
                 "trainable_bytes": sum(e.bytes for e, *_ in self._state.values()),
             },
         }
+
+
+def _checkpoint_status(st: int, what: str, slot_bytes: int, record: int) -> None:
+    from ..checkpoint import CheckpointError
+
+    if st == 0:
+        return
+    why = {1: "no valid checkpoint of this model in the storage (empty, torn or another model)",
+           2: f"a checkpoint of this model takes {record} bytes; the slots hold {slot_bytes}",
+           3: "the storage failed (read or write error)", 4: "bad arguments"}.get(st, f"status {st}")
+    raise CheckpointError(f"checkpoint {what}: {why}")
 
 
 def _inference_interpreter(tm: TrainingModel, arena_size: int):

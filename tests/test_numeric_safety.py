@@ -1,0 +1,78 @@
+"""Numeric safety: a diverging run is reported by the training step, which then applies no update;
+weights saturate at +-127 and never wrap; 10,000 steps at 10x the default learning rate on the
+example model run clean."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import tflm_train as tt
+
+from conftest import int8_model
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples", "fashion_mnist_transfer"))
+import quickstart  # noqa: E402
+
+
+def _state(trainer):
+    b = trainer._backend
+    return {k: v.copy() for k, v in b.params.items()}, dict(b.steps)
+
+
+def _same(a, b):
+    return a[1] == b[1] and all(np.array_equal(a[0][k], b[0][k]) for k in a[0])
+
+
+@pytest.mark.parametrize("backend", ["tflm", "reference"])
+def test_a_step_over_max_loss_raises_and_changes_nothing(backend):
+    data, shape = int8_model("mobilenet_v2_style")
+    tm = tt.convert_tflite(data, scheme="full", max_loss=1e-6)
+    tr = tt.Trainer(tm, backend=backend)
+    before = _state(tr)
+    x = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+    for _ in range(3):
+        with pytest.raises(tt.DivergenceError, match="no update applied"):
+            tr.train_step(x, 1)
+        assert _same(_state(tr), before)
+    tr.predict(x)  # the interpreter is still usable
+    relaxed = tt.Trainer(tt.convert_tflite(data, scheme="full", max_loss=float("inf")), backend=backend)
+    relaxed.train_step(x, 1)  # inf: only a non-finite loss is refused
+
+
+def test_max_loss_is_checked():
+    data, _ = int8_model("plain_cnn")
+    with pytest.raises(tt.InputError, match="max_loss"):
+        tt.convert_tflite(data, max_loss=-1)
+    g = tt.convert_tflite(data).train_ops
+    ce = next(op for op in g if op.name == "TFLMT_SOFTMAX_CE")
+    assert 0 < ce.options.maxLoss < 255 * ce.options.logitsScale + np.log(ce.options.numClasses)
+
+
+def test_ten_thousand_steps_at_ten_times_the_learning_rate():
+    """The example model (full update, lr 0.1 = 10x the default) diverges: every diverging step is
+    reported and refused, accepted steps keep the weights inside [-127, 127], nothing crashes."""
+    keras_model, calibration = quickstart.pretrain(0, arch="mcu")
+    xs, ys, _, _ = quickstart.new_task(per_class=40, seed=0, test_samples=1)
+    tm = tt.convert(keras_model, calibration, scheme="full", learning_rate=0.1, progress=False)
+    tr = tt.Trainer(tm, backend="tflm")
+    weights = [t.tensor for t in tm.graph.trainables if t.kind == 0]
+    refused = accepted = 0
+    state = _state(tr)
+    for i in range(10_000):
+        j = i % len(xs)
+        try:
+            loss = tr.train_step(xs[j], ys[j])
+        except tt.DivergenceError:
+            refused += 1
+            after = _state(tr)
+            assert _same(after, state), f"step {i}: a refused step changed the trained state"
+            continue
+        accepted += 1
+        assert np.isfinite(loss)
+        state = _state(tr)
+        if i % 50 == 0:
+            for t in weights:
+                assert state[0][t].min() >= -127 and state[0][t].max() <= 127
+    assert refused > 0 and accepted > 0
+    print(f"refused {refused}, accepted {accepted}")
