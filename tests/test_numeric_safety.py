@@ -76,3 +76,24 @@ def test_ten_thousand_steps_at_ten_times_the_learning_rate():
                 assert state[0][t].min() >= -127 and state[0][t].max() <= 127
     assert refused > 0 and accepted > 0
     print(f"refused {refused}, accepted {accepted}")
+
+
+def test_int32_accumulators_are_bounded_at_conversion():
+    import tensorflow as tf
+
+    from tflm_train.bounds import INT32_MAX, accumulator_bounds
+
+    data, _ = int8_model("mobilenet_v2_style")
+    tm = tt.convert_tflite(data, scheme="full", grad_dtype="int8")
+    bounds = accumulator_bounds(tm.model)
+    assert {b.name for b in bounds} >= {"TFLMT_CONV_WEIGHT_UPDATE", "TFLMT_CONV_INPUT_GRAD", "TFLMT_BIAS_UPDATE"}
+    assert all(b.bound <= INT32_MAX for b in bounds)
+    assert accumulator_bounds(tt.convert_tflite(data, scheme="full").model) == []  # float32: no int32 sums
+    # 258 x 258 output pixels: a weight-gradient sum of 66,564 products can reach 2.17e9 > int32.
+    L = tf.keras.layers
+    inp = tf.keras.Input((260, 260, 1))
+    big = tf.keras.Model(inp, L.Dense(2)(L.GlobalAveragePooling2D()(L.Conv2D(2, 3, activation="relu")(inp))))
+    calib = np.random.default_rng(0).uniform(0, 1, (4, 260, 260, 1)).astype(np.float32)
+    with pytest.raises(tt.UnsupportedModelError, match=r"TFLMT_CONV_WEIGHT_UPDATE\): with int8 gradients"):
+        tt.convert(big, calib, scheme="full", grad_dtype="int8", progress=False, patch=None)
+    tt.convert(big, calib, scheme="full", grad_dtype="float32", progress=False, patch=None)

@@ -14,6 +14,7 @@ from ._generated import tflm_train_generated as G
 from .errors import InputError, UnsupportedModelError
 from .graph import parse_forward_ops
 from . import patch as patch_pass
+from .bounds import check_accumulators
 from .model import TrainingModel, analytic_memory, training_memory
 from .patch import PatchPlan
 from .sparse import parse_scheme, plan_scheme
@@ -122,6 +123,7 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
     if patch_plan is not None:
         tg = _patched(tg, patch_plan, required)
     model, x, logits = tg.model, tg.x, tg.logits
+    check_accumulators(model)
 
     g = G.TrainingGraphT()
     g.inputTensor, g.labelTensor, g.logitsTensor, g.lossTensor = x, tg.label, logits, tg.loss

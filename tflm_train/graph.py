@@ -153,8 +153,47 @@ def parse_forward_ops(model, count: int | None = None) -> list[ForwardOp]:
             fop.activation = opt.fusedActivationFunction if opt is not None else 0
             if fop.activation != 0:
                 raise _fail(i, kind, "a fused activation is not supported")
+        _check_output_shape(model, fop)
         out.append(fop)
     return out
+
+
+def _check_output_shape(model, fop: ForwardOp) -> None:
+    """The output shape the op's inputs imply (a corrupt or hand-edited file can say otherwise)."""
+    xs, ys = _shape(model, fop.x), _shape(model, fop.y)
+    k = fop.kind
+    want = None
+    if k in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D"):
+        if k == "AVERAGE_POOL_2D":
+            kh, kw, oc = fop.filter_hw[0], fop.filter_hw[1], xs[3]
+        else:
+            ws = _shape(model, fop.weight)
+            kh, kw, oc = ws[1], ws[2], ws[0] if k == "CONV_2D" else ws[3]
+        g = fop.geometry
+        same = (g.pad_top, g.pad_left) != (0, 0) or ys[1:3] == (math.ceil(xs[1] / g.stride_h),
+                                                                math.ceil(xs[2] / g.stride_w))
+        want = (1, conv_out_size(xs[1], kh, g.stride_h, g.dilation_h, same),
+                conv_out_size(xs[2], kw, g.stride_w, g.dilation_w, same), oc)
+    elif k == "FULLY_CONNECTED":
+        n = _shape(model, fop.weight)[0]
+        if int(np.prod(ys)) != n:
+            raise _fail(fop.index, k, f"output shape {ys} does not hold its {n} outputs")
+        return
+    elif k in ("ADD", "QUANTIZE", "DEQUANTIZE", "SOFTMAX"):
+        want = xs
+    elif k == "RESHAPE":
+        if int(np.prod(xs)) != int(np.prod(ys)):
+            raise _fail(fop.index, k, f"reshape of {xs} into {ys} changes the element count")
+        return
+    elif k == "PAD" and fop.paddings is not None and len(fop.paddings) == len(xs):
+        want = tuple(int(d + p[0] + p[1]) for d, p in zip(xs, fop.paddings))
+    elif k == "CONCATENATION":
+        parts = [_shape(model, t) for t in fop.inputs]
+        if any(len(p) != len(ys) for p in parts) or sum(p[fop.axis] for p in parts) != ys[fop.axis]:
+            raise _fail(fop.index, k, f"inputs {parts} do not concatenate into {ys}")
+        return
+    if want is not None and tuple(want) != tuple(ys):
+        raise _fail(fop.index, k, f"output shape {ys}, its inputs give {tuple(want)}")
 
 
 def _parse_slice(model, fop: ForwardOp, opt) -> None:

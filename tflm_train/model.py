@@ -166,6 +166,10 @@ class TrainingModel:
             if t.kind == G.ParamKind.WEIGHT and [int(c) for c in (op_chans if op_chans is not None else [])] != chans:
                 raise ModelFormatError(f"{label}: update mask differs between metadata and op {t.updateOp}")
         for op in self.train_ops:
+            dtype = getattr(op.options, "gradDtype", g.gradDtype)
+            if dtype != g.gradDtype:
+                raise ModelFormatError(f"{where}: operator {op.index} ({op.name}) has gradient dtype {dtype}, the "
+                                       f"graph {g.gradDtype}")
             for ti in op.inputs + op.outputs:
                 if not 0 <= ti < nt:
                     raise ModelFormatError(f"{where}: operator {op.index} ({op.name}) references tensor {ti}")

@@ -65,6 +65,9 @@ def decode_options(op_name: str, data: bytes, where: str):
     version = getattr(wrapper.options, "version", None)
     if version != SCHEMA_VERSION:
         raise ModelFormatError(f"{where}: options version {version}, this tflm-train reads version {SCHEMA_VERSION}")
+    dtype = getattr(wrapper.options, "gradDtype", G.GradDType.FLOAT32)
+    if dtype not in (G.GradDType.FLOAT32, G.GradDType.INT8):
+        raise ModelFormatError(f"{where}: unknown gradient dtype {dtype} (0 = float32, 1 = int8)")
     return wrapper.options
 
 

@@ -74,9 +74,12 @@ def _interpreter(model: bytes, arena_size: int):
     from tflite_micro.python.tflite_micro import runtime
 
     N.host()  # our registerer must be loaded (RTLD_GLOBAL) and bound before the wheel looks it up
-    return _call_tflm(lambda: runtime.Interpreter.from_bytes(model, custom_op_registerers=[N.REGISTERER],
-                                                             arena_size=arena_size), "TFLM could not load the model",
-                      with_registration_error=True)
+    try:
+        return _call_tflm(lambda: runtime.Interpreter.from_bytes(model, custom_op_registerers=[N.REGISTERER],
+                                                                 arena_size=arena_size),
+                          "TFLM could not load the model", with_registration_error=True)
+    except MemoryError:
+        raise TflmError(f"TFLM could not load the model: no memory for a tensor arena of {arena_size} bytes") from None
 
 
 def _captured_allocations(interp) -> dict:

@@ -1,0 +1,61 @@
+"""The corrupt-model corpus (corrupt_corpus.py): the Python loader rejects every structural case with
+a TflmTrainError that says what is wrong; random bit flips either load cleanly or are rejected; damaged
+op options handed straight to TFLM (no Python check) fail in our kernels' Prepare, never crash."""
+import numpy as np
+import pytest
+
+import tflm_train as tt
+from tflm_train.runtime.tflm import TflmError, _interpreter
+
+import corrupt_corpus as K
+from conftest import int8_model
+
+
+@pytest.fixture(scope="module")
+def good():
+    data, _ = int8_model("mobilenet_v2_style")
+    return tt.convert_tflite(data, scheme=tt.SparseScheme(3, {-3: "1/2", -1: 1}), grad_dtype="int8").to_bytes()
+
+
+def test_every_structural_case_is_rejected_clearly(good):
+    cases = K.structural(good)
+    assert len(cases) >= 30
+    for name, data in cases:
+        with pytest.raises(tt.TflmTrainError) as e:
+            tt.load(data)
+        assert len(str(e.value)) > 20, f"{name}: uninformative error {e.value!r}"
+        with pytest.raises(tt.TflmTrainError):  # the TFLM backend goes through the same loader
+            tt.Trainer(data, backend="tflm")
+
+
+def test_bit_flips_load_cleanly_or_fail_cleanly(good):
+    x = np.zeros((16, 16, 3), np.float32)
+    outcomes = {"rejected": 0, "ran": 0}
+    for name, data in K.bit_flips(good, 300, seed=1):
+        try:
+            tm = tt.load(data)
+        except tt.TflmTrainError:
+            outcomes["rejected"] += 1
+            continue
+        try:
+            tr = tt.Trainer(tm, backend="tflm")
+            tr.train_step(x, 0)
+        except tt.TflmTrainError:
+            outcomes["rejected"] += 1
+            continue
+        outcomes["ran"] += 1
+    assert outcomes["rejected"] > 0 and outcomes["ran"] > 0, outcomes
+
+
+def test_damaged_options_fail_in_prepare(good):
+    failed = survived = 0
+    for name, data in K.option_mutations(good, per_op=12, seed=2):
+        try:
+            interp = _interpreter(data, 1 << 20)
+        except TflmError as e:
+            assert "TFLMT_" in str(e) or "options" in str(e), f"{name}: {e}"
+            failed += 1
+            continue
+        survived += 1  # a mutation that kept the options meaningful (e.g. a changed float)
+        del interp
+    assert failed > survived > 0
