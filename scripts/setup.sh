@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything tflm-train needs on a fresh Debian machine:
 #  - Debian: the Fashion-MNIST package (real data, no download), the C/C++ compilers that build
-#    the kernels during `pip install`, and the Cortex-M cross compiler the tests compile the core with;
+#    the kernels during `pip install`, the Cortex-M cross compiler the tests compile the core with,
+#    and clang with its libFuzzer runtime (bench/fuzz.sh, the CI fuzz smoke);
 #  - Python: the package with its pinned stack (this compiles kernels/ into tflm_train/_native*.so).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 need=()
-for pkg in dataset-fashion-mnist gcc g++ libc6-dev gcc-arm-none-eabi libnewlib-arm-none-eabi; do
+for pkg in dataset-fashion-mnist gcc g++ libc6-dev gcc-arm-none-eabi libnewlib-arm-none-eabi clang libclang-rt-14-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then
