@@ -59,13 +59,14 @@ def _sanitized_library(tmp_path, with_tflm: bool) -> str:
     return lib
 
 
-def _pytest_under_sanitizers(lib: str, test_file: str):
+def _pytest_under_sanitizers(lib: str, *test_files: str):
     cc = _need("gcc")
     runtimes = [_run([cc, f"-print-file-name={n}"]).stdout.strip() for n in ("libasan.so", "libubsan.so")]
     env = dict(os.environ, TFLMT_NATIVE_LIB=lib, LD_PRELOAD=":".join(runtimes),
                ASAN_OPTIONS="detect_leaks=0:abort_on_error=1", UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
     p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:warnings",
-                        os.path.join(ROOT, "tests", test_file)], capture_output=True, text=True, env=env, cwd=ROOT)
+                        *(os.path.join(ROOT, "tests", f) for f in test_files)], capture_output=True, text=True,
+                       env=env, cwd=ROOT)
     out = p.stdout + p.stderr
     assert p.returncode == 0 and "passed" in out, out[-6000:]
     assert "runtime error" not in out and "AddressSanitizer" not in out, out[-6000:]
@@ -76,5 +77,7 @@ def test_core_suite_under_asan_ubsan(tmp_path):
 
 
 def test_tflm_backend_suite_under_asan_ubsan(tmp_path):
-    """Our TFLM op library (and host glue) instrumented, inside the wheel's real interpreter."""
-    _pytest_under_sanitizers(_sanitized_library(tmp_path, with_tflm=True), "test_tflm_backend.py")
+    """Our TFLM op library (and host glue) instrumented, inside the wheel's real interpreter: training,
+    sparse updates, checkpoints (power cut at every byte) and the corrupt-model corpus."""
+    _pytest_under_sanitizers(_sanitized_library(tmp_path, with_tflm=True), "test_tflm_backend.py",
+                             "test_sparse_scheme.py", "test_checkpoint.py", "test_corrupt_models.py")
