@@ -74,3 +74,13 @@ def test_contribution_analysis_on_data(net):
     assert all(v >= 0 for w in g.weights for v in w.values()) and all(v >= 0 for v in g.bias)
     assert max(g.weights[-1].values()) == max(v for w in g.weights for v in w.values())
     assert tm.search_result.training_arena_bytes <= (floor + full) // 2
+
+
+def test_contribution_analysis_survives_refused_steps(net):
+    """With a learning rate that diverges, the analysis skips refused steps (as a device would)."""
+    data, shape, floor, full = net
+    rng = np.random.default_rng(1)
+    xs = [rng.integers(-128, 128, shape).astype(np.int8) for _ in range(12)]
+    ys = [i % 4 for i in range(12)]
+    tm = _auto(data, (floor + full) // 2, train_data=list(zip(xs, ys)), learning_rate=50.0, max_loss=1e-3)
+    assert tm.search_result.gains.source == "data"

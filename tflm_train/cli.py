@@ -23,7 +23,7 @@ import numpy as np
 from absl import app, flags
 
 from . import memory
-from .errors import InputError, TflmTrainError
+from .errors import DivergenceError, InputError, TflmTrainError
 from .model import TrainingModel, atomic_write, load
 
 FLAGS = flags.FLAGS
@@ -264,17 +264,23 @@ def cmd_fit(args: list[str]) -> int:
     if ev is not None:
         print(f"accuracy before: {100 * trainer.evaluate(*ev):.1f}% on {len(ev[0])} samples")
     rng = np.random.default_rng(FLAGS.seed)
-    curve = []
+    curve, refused = [], 0
     for epoch in range(FLAGS.epochs):
         bar = Progress(len(x), f"epoch {epoch + 1}/{FLAGS.epochs}")
         losses = []
-        for i in rng.permutation(len(x)):
-            losses.append(trainer.train_step(x[i], y[i]))
-            curve.append(losses[-1])
-            if len(losses) % 25 == 0 or len(losses) == len(x):
-                bar.done = len(losses) - 1
-                bar.step(f"loss {np.mean(losses[-100:]):.3f}")
+        for k, i in enumerate(rng.permutation(len(x)), start=1):
+            try:
+                losses.append(trainer.train_step(x[i], y[i]))
+                curve.append(losses[-1])
+            except DivergenceError:
+                refused += 1  # no update applied; the state is as before this step
+            if k % 25 == 0 or k == len(x):
+                bar.done = k - 1
+                bar.step(f"loss {np.mean(losses[-100:]):.3f}" if losses else "")
         bar.close()
+    if refused:
+        print(f"{refused} steps refused by the divergence guard (loss above the model's max_loss): "
+              "lower the learning rate")
     if ev is not None:
         print(f"accuracy after:  {100 * trainer.evaluate(*ev):.1f}%")
     atomic_write(out, trainer.export())

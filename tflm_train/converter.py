@@ -106,7 +106,8 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
     if isinstance(scheme, str) and scheme.strip().lower() == "auto":
         data, _ = io.read_bytes(tflite, "input model")
         search_result = auto_scheme(data, sram_budget, train_data, grad_dtype=grad_dtype,
-                                    learning_rate=learning_rate, seed=seed, progress=progress, patch=patch)
+                                    learning_rate=learning_rate, seed=seed, progress=progress, patch=patch,
+                                    max_loss=max_loss)
         scheme = search_result.scheme
     elif sram_budget is not None or train_data is not None:
         raise InputError('sram_budget and train_data are used by scheme="auto" only')

@@ -25,7 +25,7 @@ from fractions import Fraction
 import numpy as np
 
 from .. import tflite_io as io
-from ..errors import InputError
+from ..errors import DivergenceError, InputError
 from ..graph import parse_forward_ops
 from ..progress import Progress
 from .scheme import SparseScheme, weighted_layers
@@ -81,7 +81,7 @@ def prior_gains(model) -> Gains:
 
 def data_gains(tflite: bytes, train_data, *, grad_dtype: str, learning_rate: float | None, seed: int,
                layers: list[int] | None = None, bias_depths: list[int] | None = None,
-               holdout: float = 0.3, progress: bool = True) -> Gains:
+               holdout: float = 0.3, progress: bool = True, max_loss: float | None = None) -> Gains:
     """Contribution analysis: each component fine-tuned with the classifier, on the TFLM backend."""
     from ..converter import convert_tflite
     from ..runtime import Trainer
@@ -99,10 +99,13 @@ def data_gains(tflite: bytes, train_data, *, grad_dtype: str, learning_rate: flo
     def loss_of(scheme: SparseScheme) -> float:
         # Patching changes memory, never values: the analysis runs the plain graph.
         tm = convert_tflite(tflite, scheme=scheme, grad_dtype=grad_dtype, learning_rate=learning_rate, seed=seed,
-                            patch=None)
+                            patch=None, max_loss=max_loss)
         tr = Trainer(tm, backend="tflm")
         for x, y in fit:
-            tr.train_step(x, y)
+            try:
+                tr.train_step(x, y)
+            except DivergenceError:
+                pass  # refused by the divergence guard: no update, as on a device
         return float(np.mean([_ce(tr.predict(x), y) for x, y in held]))
 
     jobs = [("base", None)] + [("bias", k) for k in bias_depths if k > 1] + \
@@ -215,7 +218,7 @@ def search(tflite: bytes, sram_budget: int, gains: Gains, *, grad_dtype: str = "
 
 def auto_scheme(tflite: bytes, sram_budget, train_data=None, *, grad_dtype: str = "float32",
                 learning_rate: float | None = None, seed: int = 0, progress: bool = True,
-                patch="auto") -> SearchResult:
+                patch="auto", max_loss: float | None = None) -> SearchResult:
     """Gains (from train_data, else the data-free prior), then the search under sram_budget (bytes)."""
     if sram_budget is None:
         raise InputError('scheme="auto" needs sram_budget=BYTES (the training arena to fit in)')
@@ -225,5 +228,5 @@ def auto_scheme(tflite: bytes, sram_budget, train_data=None, *, grad_dtype: str 
         gains = prior_gains(io.read_model(tflite, "input model"))
     else:
         gains = data_gains(tflite, train_data, grad_dtype=grad_dtype, learning_rate=learning_rate, seed=seed,
-                           progress=progress)
+                           progress=progress, max_loss=max_loss)
     return search(tflite, int(sram_budget), gains, grad_dtype=grad_dtype, seed=seed, progress=progress, patch=patch)
