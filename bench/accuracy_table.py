@@ -7,7 +7,8 @@ class, batch 1, `--epochs` epochs, plain SGD. Rows:
   float32 TensorFlow fine-tuning of the same trainable set (the reference);
   int8 SGD without QAS; int8 + QAS with float32 gradients; int8 + QAS with int8 gradients;
   schemes classifier / bias-only / last-2 / last-3 / auto (budget = last-2's measured arena;
-  searched once per seed, its contribution analysis on 200 of the training samples),
+  searched once per seed, its contribution analysis on the training samples at the rate that
+  seed's last-2 was tuned to),
   int8 + QAS, float32 gradients, each with its TFLM-measured training arena.
 
 Every int8 row runs on the TFLM backend (TFLM's MicroInterpreter + our kernels); a step the
@@ -121,15 +122,17 @@ class Task:
         rng = np.random.default_rng(seed)
         self.order = np.concatenate([rng.permutation(len(self.xs)) for _ in range(epochs)])
         self._auto = None
+        self.analysis_lr = None  # set to last-2's tuned rate before the auto row runs
 
     def auto_scheme(self) -> str:
-        """The auto scheme at last-2's measured arena, searched once per seed (contribution analysis
-        on 200 of the training samples at the default learning rate); rows then tune its training rate."""
+        """The auto scheme at last-2's measured arena, searched once per seed: the contribution analysis
+        runs on the training samples at the rate this seed's last-2 was tuned to (the rate the user
+        trains with); the row then tunes its own training rate like every other row."""
         if self._auto is None:
             tr = tt.Trainer(tt.convert_tflite(self.int8, scheme=FIXED), backend="tflm")
             budget = tr.memory_report()["tflm"]["training_arena_bytes"]
             tm = tt.convert_tflite(self.int8, scheme="auto", sram_budget=budget, seed=self.seed, progress=False,
-                                   train_data=list(zip(self.xs[:200], self.ys[:200])))
+                                   learning_rate=self.analysis_lr, train_data=list(zip(self.xs, self.ys)))
             self._auto = tm.scheme
         return self._auto
 
@@ -175,6 +178,8 @@ def main(argv=None) -> int:
     ap.add_argument("--test-samples", type=int, default=2000)
     ap.add_argument("--quick", action="store_true", help="1 seed, fewer samples (a smoke run, ~3 min)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "accuracy_table.json"))
+    ap.add_argument("--rows", default="", help="comma-separated row names to run (default all); the other "
+                    "rows are kept from --out, which must exist")
     args = ap.parse_args(argv)
     if args.quick:
         args.seeds, args.per_class, args.test_samples = "0", 40, 500
@@ -186,16 +191,28 @@ def main(argv=None) -> int:
 
     rows = [(label, row) for label, row in PRECISION_ROWS] + \
            [(f"scheme {s}", dict(kind="int8", scheme=s)) for s in SCHEME_ROWS]
+    wanted = {r.strip() for r in args.rows.split(",") if r.strip()}
+    kept = {}
+    if wanted:
+        with open(args.out) as f:
+            kept = {r["row"]: r for r in json.load(f)["rows"]}
     per_seed: dict[str, list] = {label: [] for label, _ in rows}
-    for s in seeds:
+    for i, s in enumerate(seeds):
         task = Task(s, args.per_class, args.epochs, args.test_samples)
         xv, yv = validation_split(s, args.per_class)
         for label, row in rows:
+            if wanted and label not in wanted:
+                r = kept[label]
+                per_seed[label].append((r["learning_rate"][i], r["accuracy"][i], r["training_arena_bytes"][i],
+                                        r["schemes"][i]))
+                continue
+            if row.get("scheme") == "auto":
+                task.analysis_lr = per_seed[f"scheme {FIXED}"][-1][0]
             log(f"seed {s}: tuning {label}")
             lr = tune(task, row, xv, yv, log)
             acc, arena, scheme = task.run(row, lr, task.xt, task.yt)
             per_seed[label].append((lr, acc, arena, scheme))
-            log(f"seed {s}: {label}: lr {lr:.3g}, test accuracy {100 * acc:.1f}%")
+            log(f"seed {s}: {label}: lr {lr:.3g}, test accuracy {100 * acc:.1f}%, scheme {scheme}")
     results = []
     for label, _ in rows:
         lrs_, accs, arenas, schemes = (list(v) for v in zip(*per_seed[label]))
