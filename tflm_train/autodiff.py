@@ -135,7 +135,7 @@ class _Builder:
             self.ops.append(original[op.index])
             if self.down[op.y] and _clamps(op):
                 self.emit_mask(op)
-            if op.index in self.plan.weights and self.plan.channels.get(op.index):
+            if self.plan.channels.get(op.index):  # only weight-trained layers have channel lists
                 self.emit_gather(op)
         loss = io.add_tensor(self.m, "tflm_train/loss", (1,), T.FLOAT32)
         dlogits = self.new_grad(self.logits, "grad")

@@ -21,6 +21,9 @@ class CheckpointError(TflmTrainError):
     """No valid checkpoint of this model's layout, or one that cannot fit its storage."""
 
 
+NO_CHECKPOINT = "no valid checkpoint of this model in the storage (empty, torn or another model)"
+
+
 @dataclass(frozen=True)
 class Entry:
     tensor: int
@@ -109,5 +112,5 @@ def load(image, slot_bytes: int, layout: list[tuple[int, int]]) -> tuple[int, li
     """(sequence, entries) of the newest valid checkpoint of this layout [(tensor, bytes), ...]."""
     found = _newest(image, slot_bytes, layout)
     if found is None:
-        raise CheckpointError("no valid checkpoint of this model in the storage (empty, torn or another model)")
+        raise CheckpointError(NO_CHECKPOINT)
     return found[1], found[2]

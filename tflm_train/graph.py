@@ -153,12 +153,12 @@ def parse_forward_ops(model, count: int | None = None) -> list[ForwardOp]:
             fop.activation = opt.fusedActivationFunction if opt is not None else 0
             if fop.activation != 0:
                 raise _fail(i, kind, "a fused activation is not supported")
-        _check_output_shape(model, fop)
+        _check_output_shape(model, fop, getattr(opt, "padding", None) == io.tfl.Padding.SAME)
         out.append(fop)
     return out
 
 
-def _check_output_shape(model, fop: ForwardOp) -> None:
+def _check_output_shape(model, fop: ForwardOp, same: bool) -> None:
     """The output shape the op's inputs imply (a corrupt or hand-edited file can say otherwise)."""
     xs, ys = _shape(model, fop.x), _shape(model, fop.y)
     k = fop.kind
@@ -170,8 +170,6 @@ def _check_output_shape(model, fop: ForwardOp) -> None:
             ws = _shape(model, fop.weight)
             kh, kw, oc = ws[1], ws[2], ws[0] if k == "CONV_2D" else ws[3]
         g = fop.geometry
-        same = (g.pad_top, g.pad_left) != (0, 0) or ys[1:3] == (math.ceil(xs[1] / g.stride_h),
-                                                                math.ceil(xs[2] / g.stride_w))
         want = (1, conv_out_size(xs[1], kh, g.stride_h, g.dilation_h, same),
                 conv_out_size(xs[2], kw, g.stride_w, g.dilation_w, same), oc)
     elif k == "FULLY_CONNECTED":

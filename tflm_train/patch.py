@@ -48,7 +48,6 @@ class Rewrite:
 
     op_map: dict[int, int]
     tensor_map: dict[int, int]
-    plan: PatchPlan
 
 
 def cut_points(model) -> list[int]:
@@ -73,10 +72,11 @@ def cut_points(model) -> list[int]:
 def rewrite(model, plan: PatchPlan) -> Rewrite:
     """Rewrites `model` in place (see the module doc); raises InputError if the plan does not fit the graph."""
     sg = model.subgraphs[0]
-    if plan.stage_ops not in cut_points(model):
+    cuts = cut_points(model)
+    if plan.stage_ops not in cuts:
         raise InputError(f"patch plan {plan.text()}: operators 0..{plan.stage_ops - 1} are not a patchable first "
                          f"stage (CONV_2D/DEPTHWISE_CONV_2D/ADD/PAD from the model input to one output tensor); "
-                         f"valid stage_ops: {cut_points(model) or 'none'}")
+                         f"valid stage_ops: {cuts or 'none'}")
     stage = _leading_fops(model)[: plan.stage_ops]
     cut = _crossing(model, plan.stage_ops)[0]
     _, hc, wc, _ = _shape(model, cut)
@@ -104,7 +104,7 @@ def rewrite(model, plan: PatchPlan) -> Rewrite:
     sg.operators = emitter.ops + rest
     delta = len(emitter.ops) - plan.stage_ops
     op_map = {i: i + delta for i in range(plan.stage_ops, plan.stage_ops + len(rest))}
-    return Rewrite(op_map, io.drop_unused_tensors(sg), plan)
+    return Rewrite(op_map, io.drop_unused_tensors(sg))
 
 
 def choose(model, grids=GRIDS) -> tuple[PatchPlan | None, dict[PatchPlan, int]]:

@@ -224,11 +224,11 @@ class TflmBackend:
 
 
 def _checkpoint_status(st: int, what: str, slot_bytes: int, record: int) -> None:
-    from ..checkpoint import CheckpointError
+    from ..checkpoint import NO_CHECKPOINT, CheckpointError
 
     if st == 0:
         return
-    why = {1: "no valid checkpoint of this model in the storage (empty, torn or another model)",
+    why = {1: NO_CHECKPOINT,
            2: f"a checkpoint of this model takes {record} bytes; the slots hold {slot_bytes}",
            3: "the storage failed (read or write error)", 4: "bad arguments"}.get(st, f"status {st}")
     raise CheckpointError(f"checkpoint {what}: {why}")
