@@ -91,9 +91,10 @@ def lifetimes(model, op_indices: list[int], inputs: list[int], outputs: list[int
     return out
 
 
-def greedy_peak(buffers: list[Buffer]) -> int:
-    """The head size TFLM's GreedyMemoryPlanner plans for these buffers."""
+def greedy_plan(buffers: list[Buffer]) -> tuple[dict[int, int], int]:
+    """Offsets (by buffer id) and head size as TFLM's GreedyMemoryPlanner places these buffers."""
     placed: list[tuple[int, int, Buffer]] = []  # (offset, size, buffer)
+    offsets: dict[int, int] = {}
     peak = 0
     for b in sorted(buffers, key=lambda b: (-_aligned(b.size), -b.id)):
         size = _aligned(b.size)
@@ -104,8 +105,14 @@ def greedy_peak(buffers: list[Buffer]) -> int:
                 break
             offset = max(offset, o + s)
         placed.append((offset, size, b))
+        offsets[b.id] = offset
         peak = max(peak, offset + size)
-    return peak
+    return offsets, peak
+
+
+def greedy_peak(buffers: list[Buffer]) -> int:
+    """The head size TFLM's GreedyMemoryPlanner plans for these buffers."""
+    return greedy_plan(buffers)[1]
 
 
 # ------------------------------------------------------------------ kernel scratch

@@ -1,0 +1,52 @@
+/* Fixed-point helpers of the forward kernels (not part of the public API). */
+#ifndef TFLMT_FORWARD_INTERNAL_H_
+#define TFLMT_FORWARD_INTERNAL_H_
+
+#include <stdint.h>
+
+#include "tflmt/forward.h"
+
+/* SaturatingRoundingDoublingHighMul: round(a * b / 2^31), the one overflow saturated. */
+static inline int32_t tflmt_srdhm(int32_t a, int32_t b) {
+  if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+  const int64_t ab = (int64_t)a * (int64_t)b;
+  const int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+  return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C division truncates, as gemmlowp's */
+}
+
+/* RoundingDivideByPOT: x / 2^e rounded half away from zero. */
+static inline int32_t tflmt_rdbp(int32_t x, int32_t e) {
+  const int32_t mask = (int32_t)(((int64_t)1 << e) - 1);
+  const int32_t remainder = x & mask;
+  const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (x >> e) + (remainder > threshold ? 1 : 0);
+}
+
+static inline int32_t tflmt_mbqm(int32_t x, int32_t multiplier, int32_t shift) {
+  const int32_t left = shift > 0 ? shift : 0;
+  const int32_t right = shift > 0 ? 0 : -shift;
+  return tflmt_rdbp(tflmt_srdhm((int32_t)((uint32_t)x << left), multiplier), right);
+}
+
+static inline int8_t tflmt_requant_one(int32_t acc, const tflmt_requant* q, int32_t channel) {
+  const int32_t k = q->n_multipliers == 1 ? 0 : channel;
+  int32_t v = tflmt_mbqm(acc, q->multiplier[k], q->shift[k]) + q->out_zero_point;
+  if (v < q->act_min) v = q->act_min;
+  if (v > q->act_max) v = q->act_max;
+  return (int8_t)v;
+}
+
+/* sum over i < n of (x[i] + offset) * w[i]. */
+static inline int32_t tflmt_dot_s8(const int8_t* x, const int8_t* w, int32_t n, int32_t offset) {
+  int32_t acc = 0, i = 0;
+  for (; i + 4 <= n; i += 4) {
+    acc += (x[i] + offset) * w[i];
+    acc += (x[i + 1] + offset) * w[i + 1];
+    acc += (x[i + 2] + offset) * w[i + 2];
+    acc += (x[i + 3] + offset) * w[i + 3];
+  }
+  for (; i < n; ++i) acc += (x[i] + offset) * w[i];
+  return acc;
+}
+
+#endif
