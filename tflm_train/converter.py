@@ -125,6 +125,9 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
         tg = _patched(tg, patch_plan, required)
     model, x, logits = tg.model, tg.x, tg.logits
     check_accumulators(model)
+    # The TF converter stores identical constants once; a trained tensor needs its own buffer, or
+    # training one bias would change (or export would overwrite) every tensor sharing it.
+    io.unshare_buffers(model, [int(tr.tensor) for tr in tg.trainables])
 
     g = G.TrainingGraphT()
     g.inputTensor, g.labelTensor, g.logitsTensor, g.lossTensor = x, tg.label, logits, tg.loss

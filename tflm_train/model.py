@@ -143,11 +143,17 @@ class TrainingModel:
         if g.optimizer is None or not np.isfinite(g.optimizer.learningRate) or g.optimizer.learningRate < 0:
             raise ModelFormatError(f"{where}: missing optimizer or invalid learning rate")
         ops_by_index = {op.index: op for op in self.train_ops}
+        users = io.buffer_users(self.model)
         for t in g.trainables or []:
             tname = t.name.decode("utf-8", "replace") if isinstance(t.name, bytes) else t.name
             label = f"{where}: trainable '{tname}'"
             if not 0 <= t.tensor < nt or io.buffer_array(self.model, sg.tensors[t.tensor]) is None:
                 raise ModelFormatError(f"{label}: tensor {t.tensor} is not a constant tensor")
+            shared = [i for i in users[int(sg.tensors[t.tensor].buffer)] if i != t.tensor]
+            if shared:
+                raise ModelFormatError(f"{label}: tensor {t.tensor} shares its buffer with tensor(s) {shared}, so "
+                                       "training it would change them too; convert the model again (tflm-train "
+                                       "gives every trained tensor its own buffer)")
             up = ops_by_index.get(t.updateOp)
             if up is None or up.name not in UPDATE_OPS or up.inputs[-1] != t.tensor:
                 raise ModelFormatError(f"{label}: update op {t.updateOp} does not update tensor {t.tensor}")

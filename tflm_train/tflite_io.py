@@ -180,6 +180,28 @@ def set_buffer(model: tfl.ModelT, t: tfl.TensorT, values: np.ndarray) -> None:
     model.buffers[t.buffer].data = np.frombuffer(values.tobytes(), dtype=np.uint8).copy()
 
 
+def buffer_users(model: tfl.ModelT) -> dict[int, list[int]]:
+    """Buffer index -> the subgraph-0 tensors that read it (the TF converter shares identical constants)."""
+    users: dict[int, list[int]] = {}
+    for i, t in enumerate(model.subgraphs[0].tensors):
+        users.setdefault(int(t.buffer), []).append(i)
+    return users
+
+
+def unshare_buffers(model: tfl.ModelT, tensors: list[int]) -> int:
+    """Gives each listed tensor a buffer no other tensor reads; returns how many were copied."""
+    users = buffer_users(model)
+    copied = 0
+    for ti in tensors:
+        t = model.subgraphs[0].tensors[ti]
+        if len(users.get(int(t.buffer), [])) > 1 and t.buffer != 0:
+            users[int(t.buffer)].remove(ti)
+            data = model.buffers[t.buffer].data
+            t.buffer = add_buffer(model, None if data is None else np.asarray(data, np.uint8).tobytes())
+            copied += 1
+    return copied
+
+
 def add_buffer(model: tfl.ModelT, data: bytes | None = None) -> int:
     b = tfl.BufferT()
     b.data = None if data is None else np.frombuffer(data, dtype=np.uint8).copy()

@@ -52,7 +52,10 @@ def zoo_model(name: str, scheme: str, grad_dtype: str, steps: int, seed: int):
         tflite = tt.keras_to_int8_tflite(keras_model, calibration)
     if scheme == "paper":
         scheme = paper_scheme(name, "100kb")
-    tm = tt.convert_tflite(tflite, scheme=scheme, grad_dtype=grad_dtype, seed=seed, progress=False, patch=None)
+    # Random weights give large random losses: without the divergence guard (max_loss=inf) every
+    # step runs its backward pass, which is what the instruction counts are for.
+    tm = tt.convert_tflite(tflite, scheme=scheme, grad_dtype=grad_dtype, seed=seed, progress=False, patch=None,
+                           max_loss=float("inf"))
     xs = rng.uniform(-1, 1, (steps, 128, 128, 3)).astype(np.float32)
     return tm, xs, rng.integers(0, 10, steps)
 

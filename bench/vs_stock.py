@@ -1,0 +1,286 @@
+"""tflm-train against stock TensorFlow Lite training and TensorFlow, batch 1, same model, one run.
+
+Rows (see bench/stock_training.py for why stock TFLite training needs a stand-in here):
+  litert        the float32 full-update training step with builtin-op gradients, LiteRT signature runner
+  tflm-stock    the same .tflite (train signature only) in the TFLM wheel's interpreter
+  tf            TensorFlow 2.21 tf.function step (hand-written gradients, checked against GradientTape)
+  torch         PyTorch, when it is installed (it is not part of this project's stack)
+  ours-full     tflm-train, int8 + QAS, full update, TFLM backend
+  ours-sparse   tflm-train, the same model with a sparse scheme (last:2 / the paper's ~100 KB scheme)
+
+Memory: each row runs in its own process; its peak RSS (VmHWM) minus that of a process that
+only imported the same runtime. For TFLM rows also the arena TFLM reports. Time: median
+ms per step after warm-up steps, all rows measured in this one run.
+
+    python bench/vs_stock.py --quick        # < 5 min: both models, 5 timed steps per row
+    python bench/vs_stock.py                # 30 timed steps per row
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io as pyio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+MODELS = {"small": "Fashion-MNIST example CNN (mcu, 28x28x1)", "mbv2": "MobileNetV2-w0.35, 128x128x3"}
+ROWS = ("litert", "tflm-stock", "tf", "torch", "ours-full", "ours-sparse")
+RUNTIME_OF = {"litert": "litert", "tflm-stock": "tflm", "tf": "tf", "torch": "torch", "ours-full": "tflm",
+              "ours-sparse": "tflm"}
+KB, MB = 1024, 1024 * 1024
+
+
+def vm_hwm_kb() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+# ----------------------------------------------------------------------------- preparation (parent)
+
+def prepare(model: str, work: str) -> dict:
+    """Writes the int8 model, the stock stand-in .tflite files and tflm-train's graphs for one model."""
+    import tensorflow as tf  # noqa: F401
+
+    import stock_training as S
+    import tflm_train as tt
+
+    if model == "small":
+        sys.path.insert(0, os.path.join(ROOT, "examples", "fashion_mnist_transfer"))
+        import quickstart as q
+        keras_model, calibration = q.pretrain(0, arch="mcu")
+        sparse = "last:2"
+    else:
+        from tflm_train import zoo
+        from tflm_train.sparse.paper import paper_scheme
+        keras_model = zoo.build("mbv2-w0.35", num_classes=10, input_size=128, seed=0)
+        calibration = np.random.default_rng(0).uniform(-1, 1, (8, 128, 128, 3)).astype(np.float32)
+        sparse = paper_scheme("mbv2-w0.35", "100kb")
+    with contextlib.redirect_stdout(pyio.StringIO()):
+        int8 = tt.keras_to_int8_tflite(keras_model, calibration)
+    prog = S.float_program(int8)
+    t0 = time.time()
+    with contextlib.redirect_stdout(pyio.StringIO()):
+        stock = S.training_tflite(prog, with_infer=True)
+        stock_train_only = S.training_tflite(prog, with_infer=False)
+    convert_s = time.time() - t0
+    paths = {"int8": "int8.tflite", "stock": "stock_train.tflite", "stock_train_only": "stock_train_only.tflite",
+             "ours-full": "full.train.tflite", "ours-sparse": "sparse.train.tflite"}
+    paths = {k: os.path.join(work, f"{model}_{v}") for k, v in paths.items()}
+    for key, data in (("int8", int8), ("stock", stock), ("stock_train_only", stock_train_only)):
+        with open(paths[key], "wb") as f:
+            f.write(data)
+    for key, scheme in (("ours-full", "full"), ("ours-sparse", sparse)):
+        tt.convert_tflite(int8, scheme=scheme, progress=False, max_loss=float("inf")).save(paths[key])
+    np.savez(os.path.join(work, f"{model}_sample.npz"), x=calibration[:1], y=np.array([3], np.int32))
+    from tflite_micro.python.tflite_micro import runtime  # noqa: F401  (op list below)
+    ops = stock_ops(stock)
+    return {"paths": paths, "sparse_scheme": sparse if isinstance(sparse, str) else sparse.text(), "stock_convert_seconds": convert_s,
+            "stock_file_bytes": len(stock), "stock_ops": ops,
+            "converter_flags": "TFLiteConverter.from_saved_model(signature_keys=['train', 'infer']); "
+                               "target_spec.supported_ops = [TFLITE_BUILTINS] (resource variables on, the default)"}
+
+
+def stock_ops(tflite: bytes) -> dict:
+    from collections import Counter
+
+    from tflm_train import tflite_io as io
+    m = io.read_model(tflite)
+    train = max(m.subgraphs, key=lambda sg: len(sg.operators))  # the train signature's subgraph
+    return dict(Counter(io.op_name(m, op) for op in train.operators).most_common())
+
+
+# ----------------------------------------------------------------------------- rows (children)
+
+def timed(step, steps: int, warmup: int = 2) -> list[float]:
+    for _ in range(warmup):
+        step()
+    out = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        step()
+        out.append((time.perf_counter() - t) * 1e3)
+    return out
+
+
+def child(row: str, work: str, model: str, steps: int) -> dict:
+    sample = np.load(os.path.join(work, f"{model}_sample.npz"))
+    x, y = sample["x"].astype(np.float32), sample["y"].astype(np.int32)
+    p = lambda k: os.path.join(work, f"{model}_{k}")  # noqa: E731
+    if row.startswith("import:"):
+        rt = row.split(":", 1)[1]
+        if rt == "litert":
+            from ai_edge_litert.interpreter import Interpreter  # noqa: F401
+        elif rt == "tf":
+            import tensorflow  # noqa: F401
+
+            import tflm_train  # noqa: F401
+        elif rt == "torch":
+            import torch  # noqa: F401
+        else:
+            from tflite_micro.python.tflite_micro import runtime  # noqa: F401
+
+            import tflm_train  # noqa: F401
+        return {"hwm_kb": vm_hwm_kb()}
+    if row == "litert":
+        from ai_edge_litert.interpreter import Interpreter
+        interp = Interpreter(model_path=p("stock_train.tflite"), num_threads=1)
+        train = interp.get_signature_runner("train")
+        losses = []
+        ms = timed(lambda: losses.append(float(train(x=x, y=y)["loss"])), steps)
+        return {"ms": ms, "hwm_kb": vm_hwm_kb(), "loss_first": losses[0], "loss_last": losses[-1]}
+    if row == "tflm-stock":
+        from tflite_micro.python.tflite_micro import runtime
+
+        from tflm_train.runtime.tflm import _captured_allocations
+        data = open(p("stock_train_only.tflite"), "rb").read()
+        interp = runtime.Interpreter.from_bytes(data, arena_size=512 * MB)
+        order = [interp.get_input_details(i) for i in range(2)]
+        xi = 0 if np.dtype(order[0]["dtype"]) == np.float32 else 1
+        losses = []
+
+        def step():
+            interp.set_input(x, xi)  # TFLM reuses input buffers: set both before every invoke
+            interp.set_input(y, 1 - xi)
+            interp.invoke()
+            losses.append(float(np.asarray(interp.get_output(0)).reshape(-1)[0]))
+        ms = timed(step, steps)
+        return {"ms": ms, "hwm_kb": vm_hwm_kb(), "arena_bytes": _captured_allocations(interp)["arena"],
+                "loss_first": losses[0], "loss_last": losses[-1]}
+    if row == "tf":
+        import tensorflow as tf
+
+        import stock_training as S
+        prog = S.float_program(open(p("int8.tflite"), "rb").read())
+        m = S.StockModel(prog)
+        err = S.check_gradients(m, x, int(y[0]))
+        fn = tf.function(m.sgd_step, input_signature=[tf.TensorSpec(x.shape, tf.float32),
+                                                      tf.TensorSpec([1], tf.int32)])
+        xt, yt = tf.constant(x), tf.constant(y)
+        losses = []
+        ms = timed(lambda: losses.append(float(fn(xt, yt))), steps)
+        return {"ms": ms, "hwm_kb": vm_hwm_kb(), "grad_rel_err_vs_tape": err, "loss_first": losses[0],
+                "loss_last": losses[-1]}
+    if row == "torch":
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return {"skipped": "PyTorch is not installed (optional; not part of the pinned stack)"}
+        return {"skipped": "PyTorch row not implemented for the generic program"}
+    import tflm_train as tt
+    tm = tt.load(p("full.train.tflite" if row == "ours-full" else "sparse.train.tflite"))
+    tr = tt.Trainer(tm, backend="tflm")
+    losses = []
+    ms = timed(lambda: losses.append(tr.train_step(x, int(y[0]))), steps)
+    hwm = vm_hwm_kb()  # before memory_report, which builds a second (inference) interpreter
+    mem = tr.memory_report()["tflm"]
+    return {"ms": ms, "hwm_kb": hwm, "arena_bytes": int(mem["training_arena_bytes"]),
+            "trainable_bytes": int(mem["trainable_bytes"]), "inference_arena_bytes": int(mem["inference_arena_bytes"]),
+            "scheme": tm.scheme,
+            "loss_first": losses[0], "loss_last": losses[-1]}
+
+
+def run_child(row: str, work: str, model: str, steps: int) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", row, "--work", work, "--model", model,
+           "--steps", str(steps)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    if r.returncode != 0 or not lines:
+        return {"error": (r.stderr or r.stdout).strip().splitlines()[-1:] or ["failed"]}
+    return json.loads(lines[-1])
+
+
+# ----------------------------------------------------------------------------- report
+
+def ratio(a, b) -> str:
+    return f"{a / b:,.0f}x" if a and b else "-"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="5 timed steps per row (< 5 minutes)")
+    ap.add_argument("--models", default="small,mbv2")
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "vs_stock.json"))
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--work", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--model", default=None, help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    steps = a.steps or (5 if a.quick else 30)
+    if a.child:
+        with contextlib.redirect_stdout(sys.stderr):
+            res = child(a.child, a.work, a.model, steps)
+        print(json.dumps(res))
+        return 0
+    t_start = time.time()
+    results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+               f"{platform.platform()}", "steps_timed": steps, "models": {}}
+    with tempfile.TemporaryDirectory() as work:
+        for model in a.models.split(","):
+            info = prepare(model, work)
+            base = {rt: run_child(f"import:{rt}", work, model, steps) for rt in ("litert", "tf", "tflm", "torch")}
+            rows = {}
+            for row in ROWS:
+                r = run_child(row, work, model, steps)
+                b = base[RUNTIME_OF[row]].get("hwm_kb")
+                if "hwm_kb" in r and b:
+                    r["rss_increase_bytes"] = (r["hwm_kb"] - b) * 1024
+                if "ms" in r:
+                    r["median_ms"] = float(np.median(r["ms"]))
+                rows[row] = r
+                print(f"[{model}] {row}: " + (f"{r['median_ms']:.2f} ms/step" if "median_ms" in r else
+                                              str(r.get("skipped") or r.get("error"))), file=sys.stderr)
+            results["models"][model] = {"description": MODELS[model], "rows": rows, "import_baselines": base,
+                                        **{k: v for k, v in info.items() if k != "paths"}}
+    results["seconds"] = time.time() - t_start
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    with open(a.out, "w") as f:
+        json.dump(results, f, indent=1)
+    print_table(results)
+    return 0
+
+
+def print_table(results: dict) -> None:
+    print(f"\nvs stock TFLite training, batch 1 ({results['date']}, {results['machine']}; "
+          f"median of {results['steps_timed']} steps)\n")
+    for model, m in results["models"].items():
+        rows = m["rows"]
+        ours = rows["ours-sparse"]
+        ours_mem = ours.get("arena_bytes")
+        print(f"### {m['description']}  (sparse scheme: {ours.get('scheme', '?')})\n")
+        print("| runtime | what | ms / step | memory | memory / ours-sparse | time / ours-sparse |")
+        print("|---|---|---:|---:|---:|---:|")
+        what = {"litert": "stand-in, builtin-op gradients, float, full", "tflm-stock": "same .tflite in TFLM",
+                "tf": "tf.function step, float, full", "torch": "", "ours-full": "int8+QAS, full update",
+                "ours-sparse": "int8+QAS, sparse update"}
+        for row in ROWS:
+            r = rows[row]
+            if "median_ms" not in r:
+                print(f"| {row} | {r.get('skipped') or r.get('error')} | - | - | - | - |")
+                continue
+            if row in ("tflm-stock", "ours-full", "ours-sparse"):
+                mem, label = r.get("arena_bytes"), "arena"
+            else:
+                mem, label = r.get("rss_increase_bytes"), "RSS +"
+            mem_s = f"{label} {mem / KB:,.1f} KB" if mem else "-"
+            print(f"| {row} | {what[row]} | {r['median_ms']:.2f} | {mem_s} | {ratio(mem, ours_mem)} | "
+                  f"{r['median_ms'] / ours['median_ms']:.2f}x |")
+        print()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
