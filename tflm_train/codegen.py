@@ -32,8 +32,6 @@ from .model import TrainingModel
 from .reference import forward as F
 
 DIVERGED = 3  # the step's status when the divergence guard refuses it (no update applied)
-NAIVE_OPS = ("TFLMT_CONV_WEIGHT_UPDATE", "TFLMT_DW_WEIGHT_UPDATE", "TFLMT_FC_WEIGHT_UPDATE",
-             "TFLMT_CONV_INPUT_GRAD", "TFLMT_DW_INPUT_GRAD", "TFLMT_FC_INPUT_GRAD")
 
 
 @dataclass(frozen=True)
@@ -92,6 +90,10 @@ class _Emitter:
         g = self.tm.graph
         ops = list(range(len(self.sg.operators)))
         scratch = {i: memory.scratch_bytes(self.model, self.sg.operators[i]) for i in self.train}
+        for i, op in self.fwd.items():
+            if op.kind == "CONV_2D":  # two int16 im2col columns (tflmt_conv2d_s8_scratch_size)
+                _, kh, kw, ic = self.shape(op.weight)
+                scratch[i] = 2 * kh * kw * ic * 2
         bufs = memory.lifetimes(self.model, ops, [g.inputTensor, g.labelTensor], [g.lossTensor, g.logitsTensor],
                                 scratch)
         self.offsets, self.arena = memory.greedy_plan(bufs)
@@ -170,7 +172,10 @@ class _Emitter:
             ws = self.shape(op.weight)
             win = f"static const tflmt_window s = {self.window(op.x, op.y, ws[1], ws[2], op.geometry)};"
             fn = "tflmt_conv2d_s8" if k == "CONV_2D" else "tflmt_depthwise_conv2d_s8"
-            return [win, rq, f"{fn}(&s, &rq, {x}, {w}, {b}, {y});"]
+            if self.naive:
+                return [win, rq, f"{fn}_naive(&s, &rq, {x}, {w}, {b}, {y});"]
+            scratch = f", arena + {self.scratch_offset[op.index]}" if k == "CONV_2D" else ""
+            return [win, rq, f"{fn}(&s, &rq, {x}, {w}, {b}, {y}{scratch});"]
         if k == "ADD":
             q1, q2, qy = q(self.t[op.inputs[0]]), q(self.t[op.inputs[1]]), q(self.t[op.y])
             s1, s2, sy = q1.per_tensor_scale, q2.per_tensor_scale, qy.per_tensor_scale
@@ -454,7 +459,11 @@ int {nm}_step(const int8_t* x, int32_t label, float* loss) {{
 
 
 def generate(tm: TrainingModel, name: str = "model", naive: bool = False) -> CProgram:
-    """C source and header running `tm`'s training step with kernels/core (naive: the baseline loop nests)."""
+    """C source and header running `tm`'s training step with kernels/core.
+
+    naive: the benchmark baseline, the plain loop nests (`*_naive`) for the forward convolutions
+    and the hot backward ops (weight updates, input gradients); the other ops are shared.
+    """
     if not name.isidentifier():
         raise ValueError(f"name {name!r} is not a C identifier")
     return _Emitter(tm, name, naive).program()

@@ -6,20 +6,20 @@
 
 #include "tflmt/forward.h"
 
-/* SaturatingRoundingDoublingHighMul: round(a * b / 2^31), the one overflow saturated. */
+/* SaturatingRoundingDoublingHighMul: gemmlowp rounds (a * b) / 2^31 to nearest, ties away
+ * from zero, via a +-2^30 nudge and a truncating division. For both signs that equals
+ * floor((a * b + 2^30) / 2^31), one 64-bit multiply-add and a shift; the one overflow
+ * (INT32_MIN squared) saturates. */
 static inline int32_t tflmt_srdhm(int32_t a, int32_t b) {
   if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
-  const int64_t ab = (int64_t)a * (int64_t)b;
-  const int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
-  return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C division truncates, as gemmlowp's */
+  return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
-/* RoundingDivideByPOT: x / 2^e rounded half away from zero. */
+/* RoundingDivideByPOT: x / 2^e rounded half away from zero, as
+ * floor((x + 2^(e-1) - [x < 0]) / 2^e) (64-bit, so x near INT32_MAX cannot overflow). */
 static inline int32_t tflmt_rdbp(int32_t x, int32_t e) {
-  const int32_t mask = (int32_t)(((int64_t)1 << e) - 1);
-  const int32_t remainder = x & mask;
-  const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-  return (x >> e) + (remainder > threshold ? 1 : 0);
+  if (e <= 0) return x;
+  return (int32_t)(((int64_t)x + ((int64_t)1 << (e - 1)) - (x < 0 ? 1 : 0)) >> e);
 }
 
 static inline int32_t tflmt_mbqm(int32_t x, int32_t multiplier, int32_t shift) {

@@ -10,6 +10,7 @@
 #ifndef TFLMT_FORWARD_H_
 #define TFLMT_FORWARD_H_
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tflmt/core.h"
@@ -30,9 +31,10 @@ typedef struct {
 /* TFLite's MultiplyByQuantizedMultiplier (double rounding). */
 int32_t tflmt_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift);
 
-/* CONV_2D, weights [out.c, kh, kw, in.c]; bias may be NULL. */
+/* CONV_2D, weights [out.c, kh, kw, in.c]; bias may be NULL. scratch: tflmt_conv2d_s8_scratch_size bytes. */
+size_t tflmt_conv2d_s8_scratch_size(const tflmt_window* s);
 void tflmt_conv2d_s8(const tflmt_window* s, const tflmt_requant* q, const int8_t* x, const int8_t* w,
-                     const int32_t* bias, int8_t* y);
+                     const int32_t* bias, int8_t* y, void* scratch);
 /* DEPTHWISE_CONV_2D with depth multiplier 1, weights [1, kh, kw, c]. */
 void tflmt_depthwise_conv2d_s8(const tflmt_window* s, const tflmt_requant* q, const int8_t* x, const int8_t* w,
                                const int32_t* bias, int8_t* y);
@@ -57,6 +59,13 @@ void tflmt_mean_hw_s8(tflmt_shape3 in, const tflmt_mean_params* p, const int8_t*
 
 /* AVERAGE_POOL_2D (window kh x kw, the pads of s->geo, rounding half away from zero). */
 void tflmt_avg_pool_s8(const tflmt_window* s, int32_t act_min, int32_t act_max, const int8_t* x, int8_t* y);
+
+/* The plain loop nests of CONV_2D and DEPTHWISE_CONV_2D (the shape of TFLM's reference
+ * kernels): same results, the benchmark baseline. */
+void tflmt_conv2d_s8_naive(const tflmt_window* s, const tflmt_requant* q, const int8_t* x, const int8_t* w,
+                           const int32_t* bias, int8_t* y);
+void tflmt_depthwise_conv2d_s8_naive(const tflmt_window* s, const tflmt_requant* q, const int8_t* x,
+                                     const int8_t* w, const int32_t* bias, int8_t* y);
 
 /* PAD of a rank-4 tensor with `value`. */
 void tflmt_pad_s8(const int32_t* x_dims, const int32_t* pad_before, const int32_t* y_dims, int8_t value,
