@@ -12,7 +12,6 @@
 #include "forward_internal.h"
 
 #if defined(__ARM_FEATURE_DSP)
-#include <arm_acle.h>
 #define TFLMT_CONV_DSP 1
 #endif
 
@@ -48,26 +47,17 @@ static void fill_column(const tflmt_window* s, const int8_t* x, int32_t offset, 
 #endif
 }
 
-#if TFLMT_CONV_DSP
-static inline uint32_t load32(const void* p) {
-  uint32_t v;
-  memcpy(&v, p, 4);
-  return v;
-}
-static inline uint32_t ror8(uint32_t v) { return (v >> 8) | (v << 24); }
-#endif
-
 /* acc[2 * pixel + channel] += dot(column[pixel], w[channel]) over k elements (n_px, n_oc in {1, 2}). */
 static void dot_block(const int16_t* c0, const int16_t* c1, const int8_t* w0, const int8_t* w1, int32_t k,
                       int32_t acc[4]) {
   int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0, i = 0;
 #if TFLMT_CONV_DSP
   for (; i + 4 <= k; i += 4) {
-    const uint32_t wa = load32(w0 + i), wb = load32(w1 + i);
-    const int32_t wa02 = __sxtb16(wa), wa13 = __sxtb16(ror8(wa));
-    const int32_t wb02 = __sxtb16(wb), wb13 = __sxtb16(ror8(wb));
-    const int32_t x02 = (int32_t)load32(c0 + i), x13 = (int32_t)load32(c0 + i + 2);
-    const int32_t z02 = (int32_t)load32(c1 + i), z13 = (int32_t)load32(c1 + i + 2);
+    const uint32_t wa = tflmt_load32(w0 + i), wb = tflmt_load32(w1 + i);
+    const int32_t wa02 = __sxtb16(wa), wa13 = __sxtb16(tflmt_ror8(wa));
+    const int32_t wb02 = __sxtb16(wb), wb13 = __sxtb16(tflmt_ror8(wb));
+    const int32_t x02 = (int32_t)tflmt_load32(c0 + i), x13 = (int32_t)tflmt_load32(c0 + i + 2);
+    const int32_t z02 = (int32_t)tflmt_load32(c1 + i), z13 = (int32_t)tflmt_load32(c1 + i + 2);
     a00 = __smlad(x02, wa02, a00);
     a00 = __smlad(x13, wa13, a00);
     a01 = __smlad(x02, wb02, a01);
@@ -93,26 +83,28 @@ static void dot_block(const int16_t* c0, const int16_t* c1, const int8_t* w0, co
 
 void tflmt_conv2d_s8(const tflmt_window* s, const tflmt_requant* q, const int8_t* x, const int8_t* w,
                      const int32_t* bias, int8_t* y, void* scratch) {
+  const tflmt_requant rq = *q; /* a local: int8 stores to y may alias *q for the compiler */
   const int32_t k = column_length(s), oc = s->out.c, pixels = s->out.h * s->out.w;
   int16_t* col0 = (int16_t*)scratch;
   int16_t* col1 = col0 + k;
   for (int32_t p = 0; p < pixels; p += 2) {
     const int32_t two = p + 1 < pixels;
-    fill_column(s, x, -q->in_zero_point, p, col0);
-    if (two) fill_column(s, x, -q->in_zero_point, p + 1, col1);
+    fill_column(s, x, -rq.in_zero_point, p, col0);
+    if (two) fill_column(s, x, -rq.in_zero_point, p + 1, col1);
     const int16_t* c1 = two ? col1 : col0; /* a lone last pixel pairs with itself; its twin is dropped */
     int8_t* y0 = y + (size_t)p * oc;
     int8_t* y1 = y0 + oc;
-    for (int32_t o = 0; o < oc; o += 2) {
+    const int8_t* wo = w;
+    for (int32_t o = 0; o < oc; o += 2, wo += 2 * (size_t)k) {
       const int32_t o2 = o + 1 < oc ? o + 1 : o;
       int32_t acc[4] = {0, 0, 0, 0};
-      dot_block(col0, c1, w + (size_t)o * k, w + (size_t)o2 * k, k, acc);
+      dot_block(col0, c1, wo, o2 != o ? wo + k : wo, k, acc);
       const int32_t b0 = bias ? bias[o] : 0, b1 = bias ? bias[o2] : 0;
-      y0[o] = tflmt_requant_one(acc[0] + b0, q, o);
-      if (o2 != o) y0[o2] = tflmt_requant_one(acc[1] + b1, q, o2);
+      y0[o] = tflmt_requant_one(acc[0] + b0, &rq, o);
+      if (o2 != o) y0[o2] = tflmt_requant_one(acc[1] + b1, &rq, o2);
       if (two) {
-        y1[o] = tflmt_requant_one(acc[2] + b0, q, o);
-        if (o2 != o) y1[o2] = tflmt_requant_one(acc[3] + b1, q, o2);
+        y1[o] = tflmt_requant_one(acc[2] + b0, &rq, o);
+        if (o2 != o) y1[o2] = tflmt_requant_one(acc[3] + b1, &rq, o2);
       }
     }
   }

@@ -6,6 +6,19 @@
 
 #include "tflmt/forward.h"
 
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+#include <string.h>
+/* A 4-byte load from any alignment (one LDR on ARMv7E-M). */
+static inline uint32_t tflmt_load32(const void* p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+/* Rotate right by 8: the odd bytes of a word into the SXTB16 lanes. */
+static inline uint32_t tflmt_ror8(uint32_t v) { return (v >> 8) | (v << 24); }
+#endif
+
 /* SaturatingRoundingDoublingHighMul: gemmlowp rounds (a * b) / 2^31 to nearest, ties away
  * from zero, via a +-2^30 nudge and a truncating division. For both signs that equals
  * floor((a * b + 2^30) / 2^31), one 64-bit multiply-add and a shift; the one overflow
