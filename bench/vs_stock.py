@@ -216,6 +216,9 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="small,mbv2")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--out", default=os.path.join(HERE, "results", "vs_stock.json"))
+    ap.add_argument("--plot", default=os.path.join(HERE, "results", "vs_stock.png"),
+                    help="PNG of memory and time per row ('' for none)")
+    ap.add_argument("--replot", action="store_true", help="only redraw the table and plot from --out's JSON")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--work", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--model", default=None, help=argparse.SUPPRESS)
@@ -225,6 +228,12 @@ def main(argv=None) -> int:
         with contextlib.redirect_stdout(sys.stderr):
             res = child(a.child, a.work, a.model, steps)
         print(json.dumps(res))
+        return 0
+    if a.replot:
+        results = json.load(open(a.out))
+        print_table(results)
+        if a.plot:
+            plot(results, a.plot)
         return 0
     t_start = time.time()
     results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
@@ -251,7 +260,40 @@ def main(argv=None) -> int:
     with open(a.out, "w") as f:
         json.dump(results, f, indent=1)
     print_table(results)
+    if a.plot:
+        plot(results, a.plot)
     return 0
+
+
+def plot(results: dict, path: str) -> None:
+    """Training memory (log scale) and ms per step of every row, one panel pair per model."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = list(results["models"])
+    fig, axes = plt.subplots(2, len(models), figsize=(6 * len(models), 7), squeeze=False)
+    for col, model in enumerate(models):
+        rows = {k: v for k, v in results["models"][model]["rows"].items() if "median_ms" in v}
+        names = list(rows)
+        mem = [(r.get("arena_bytes") if k in ("tflm-stock", "ours-full", "ours-sparse")
+                else r.get("rss_increase_bytes")) or 0 for k, r in rows.items()]
+        colors = ["tab:green" if k.startswith("ours") else "tab:gray" for k in names]
+        ax = axes[0][col]
+        ax.bar(names, [m / KB for m in mem], color=colors)
+        ax.set_yscale("log")
+        ax.set_ylabel("training memory, KB (TFLM: arena; others: RSS increase)")
+        ax.set_title(results["models"][model]["description"])
+        for i, m in enumerate(mem):
+            ax.text(i, m / KB, f"{m / KB:,.0f}", ha="center", va="bottom", fontsize=8)
+        ax = axes[1][col]
+        ax.bar(names, [r["median_ms"] for r in rows.values()], color=colors)
+        ax.set_ylabel("ms per training step (median)")
+        for a_ in axes[:, col]:
+            a_.tick_params(axis="x", labelrotation=20)
+    fig.suptitle(f"tflm-train vs stock TFLite training, batch 1 ({results['date']}, {results['machine'].split(',')[0]})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def print_table(results: dict) -> None:
