@@ -6,7 +6,8 @@ Rows (see bench/stock_training.py for why stock TFLite training needs a stand-in
   tf            TensorFlow 2.21 tf.function step (hand-written gradients, checked against GradientTape)
   torch         PyTorch, when it is installed (it is not part of this project's stack)
   ours-full     tflm-train, int8 + QAS, full update, TFLM backend
-  ours-sparse   tflm-train, the same model with a sparse scheme (last:2 / the paper's ~100 KB scheme)
+  ours-sparse   tflm-train, a sparse scheme: last:2 (small CNN); "auto" under 1.10x the inference arena (MbV2)
+  ours-paper    tflm-train, the paper's released ~100 KB scheme (MbV2)
 
 Memory: each row runs in its own process; its peak RSS (VmHWM) minus that of a process that
 only imported the same runtime. For TFLM rows also the arena TFLM reports. Time: median
@@ -36,9 +37,9 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 MODELS = {"small": "Fashion-MNIST example CNN (mcu, 28x28x1)", "mbv2": "MobileNetV2-w0.35, 128x128x3"}
-ROWS = ("litert", "tflm-stock", "tf", "torch", "ours-full", "ours-sparse")
+ROWS = ("litert", "tflm-stock", "tf", "torch", "ours-full", "ours-sparse", "ours-paper")
 RUNTIME_OF = {"litert": "litert", "tflm-stock": "tflm", "tf": "tf", "torch": "torch", "ours-full": "tflm",
-              "ours-sparse": "tflm"}
+              "ours-sparse": "tflm", "ours-paper": "tflm"}
 KB, MB = 1024, 1024 * 1024
 
 
@@ -63,13 +64,14 @@ def prepare(model: str, work: str) -> dict:
         sys.path.insert(0, os.path.join(ROOT, "examples", "fashion_mnist_transfer"))
         import quickstart as q
         keras_model, calibration = q.pretrain(0, arch="mcu")
-        sparse = "last:2"
+        sparse, paper = "last:2", None
     else:
         from tflm_train import zoo
         from tflm_train.sparse.paper import paper_scheme
         keras_model = zoo.build("mbv2-w0.35", num_classes=10, input_size=128, seed=0)
         calibration = np.random.default_rng(0).uniform(-1, 1, (8, 128, 128, 3)).astype(np.float32)
-        sparse = paper_scheme("mbv2-w0.35", "100kb")
+        sparse = "auto"  # under 1.10x the (patched) inference arena, as bench/memory_table.py
+        paper = paper_scheme("mbv2-w0.35", "100kb")
     with contextlib.redirect_stdout(pyio.StringIO()):
         int8 = tt.keras_to_int8_tflite(keras_model, calibration)
     prog = S.float_program(int8)
@@ -79,17 +81,29 @@ def prepare(model: str, work: str) -> dict:
         stock_train_only = S.training_tflite(prog, with_infer=False)
     convert_s = time.time() - t0
     paths = {"int8": "int8.tflite", "stock": "stock_train.tflite", "stock_train_only": "stock_train_only.tflite",
-             "ours-full": "full.train.tflite", "ours-sparse": "sparse.train.tflite"}
+             "ours-full": "full.train.tflite", "ours-sparse": "sparse.train.tflite",
+             "ours-paper": "paper.train.tflite"}
     paths = {k: os.path.join(work, f"{model}_{v}") for k, v in paths.items()}
     for key, data in (("int8", int8), ("stock", stock), ("stock_train_only", stock_train_only)):
         with open(paths[key], "wb") as f:
             f.write(data)
-    for key, scheme in (("ours-full", "full"), ("ours-sparse", sparse)):
-        tt.convert_tflite(int8, scheme=scheme, progress=False, max_loss=float("inf")).save(paths[key])
+    budget = None
+    if sparse == "auto":
+        probe = tt.convert_tflite(int8, scheme="classifier", progress=False)
+        inference = tt.Trainer(probe, backend="tflm").memory_report()["tflm"]["inference_arena_bytes"]
+        budget = min(int(1.10 * inference), 256 * KB)
+    for key, scheme in (("ours-full", "full"), ("ours-sparse", sparse), ("ours-paper", paper)):
+        if scheme is None:
+            continue
+        tm = tt.convert_tflite(int8, scheme=scheme, progress=False, max_loss=float("inf"),
+                               sram_budget=budget if scheme == "auto" else None)
+        tm.save(paths[key])
+        if key == "ours-sparse":
+            sparse = tm.scheme
     np.savez(os.path.join(work, f"{model}_sample.npz"), x=calibration[:1], y=np.array([3], np.int32))
     from tflite_micro.python.tflite_micro import runtime  # noqa: F401  (op list below)
     ops = stock_ops(stock)
-    return {"paths": paths, "sparse_scheme": sparse if isinstance(sparse, str) else sparse.text(), "stock_convert_seconds": convert_s,
+    return {"paths": paths, "sparse_scheme": sparse, "sparse_budget_bytes": budget, "stock_convert_seconds": convert_s,
             "stock_file_bytes": len(stock), "stock_ops": ops,
             "converter_flags": "TFLiteConverter.from_saved_model(signature_keys=['train', 'infer']); "
                                "target_spec.supported_ops = [TFLITE_BUILTINS] (resource variables on, the default)"}
@@ -182,7 +196,10 @@ def child(row: str, work: str, model: str, steps: int) -> dict:
             return {"skipped": "PyTorch is not installed (optional; not part of the pinned stack)"}
         return {"skipped": "PyTorch row not implemented for the generic program"}
     import tflm_train as tt
-    tm = tt.load(p("full.train.tflite" if row == "ours-full" else "sparse.train.tflite"))
+    name = {"ours-full": "full", "ours-sparse": "sparse", "ours-paper": "paper"}[row]
+    if not os.path.exists(p(f"{name}.train.tflite")):
+        return {"skipped": "no such scheme for this model"}
+    tm = tt.load(p(f"{name}.train.tflite"))
     tr = tt.Trainer(tm, backend="tflm")
     losses = []
     ms = timed(lambda: losses.append(tr.train_step(x, int(y[0]))), steps)
@@ -276,22 +293,23 @@ def plot(results: dict, path: str) -> None:
     for col, model in enumerate(models):
         rows = {k: v for k, v in results["models"][model]["rows"].items() if "median_ms" in v}
         names = list(rows)
-        mem = [(r.get("arena_bytes") if k in ("tflm-stock", "ours-full", "ours-sparse")
+        mem = [(r.get("arena_bytes") if k in ("tflm-stock", "ours-full", "ours-sparse", "ours-paper")
                 else r.get("rss_increase_bytes")) or 0 for k, r in rows.items()]
         colors = ["tab:green" if k.startswith("ours") else "tab:gray" for k in names]
         ax = axes[0][col]
         ax.bar(names, [m / KB for m in mem], color=colors)
         ax.set_yscale("log")
-        ax.set_ylabel("training memory, KB (TFLM: arena; others: RSS increase)")
+        ax.set_ylabel("training memory, KB (log)")
         ax.set_title(results["models"][model]["description"])
         for i, m in enumerate(mem):
             ax.text(i, m / KB, f"{m / KB:,.0f}", ha="center", va="bottom", fontsize=8)
         ax = axes[1][col]
         ax.bar(names, [r["median_ms"] for r in rows.values()], color=colors)
-        ax.set_ylabel("ms per training step (median)")
+        ax.set_ylabel("ms per step (median)")
         for a_ in axes[:, col]:
             a_.tick_params(axis="x", labelrotation=20)
-    fig.suptitle(f"tflm-train vs stock TFLite training, batch 1 ({results['date']}, {results['machine'].split(',')[0]})")
+    fig.suptitle(f"tflm-train vs stock TFLite training, batch 1 ({results['date']}, {results['machine'].split(',')[0]}); "
+                 "memory: TFLM arena (tflm-*, ours-*), process RSS increase (litert, tf)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -308,13 +326,14 @@ def print_table(results: dict) -> None:
         print("|---|---|---:|---:|---:|---:|")
         what = {"litert": "stand-in, builtin-op gradients, float, full", "tflm-stock": "same .tflite in TFLM",
                 "tf": "tf.function step, float, full", "torch": "", "ours-full": "int8+QAS, full update",
-                "ours-sparse": "int8+QAS, sparse update"}
+                "ours-sparse": "int8+QAS, sparse update (auto under 1.10x inference, or last:2)",
+                "ours-paper": "int8+QAS, the paper's ~100 KB scheme"}
         for row in ROWS:
             r = rows[row]
             if "median_ms" not in r:
                 print(f"| {row} | {r.get('skipped') or r.get('error')} | - | - | - | - |")
                 continue
-            if row in ("tflm-stock", "ours-full", "ours-sparse"):
+            if row in ("tflm-stock", "ours-full", "ours-sparse", "ours-paper"):
                 mem, label = r.get("arena_bytes"), "arena"
             else:
                 mem, label = r.get("rss_increase_bytes"), "RSS +"
