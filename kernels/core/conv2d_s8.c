@@ -6,7 +6,8 @@
  * Two pixels x two output channels per inner loop share each column and weight load.
  * On cores with the DSP extension (Cortex-M4/M7/M33) the columns are stored with each
  * group of four reordered (x0 x2 x1 x3) so that one SMLAD pairs them with the two
- * sign-extended halves of a 4-weight word. The sum is the same integer either way. */
+ * sign-extended halves of a 4-weight word. The sum is the same integer either way.
+ * A 1x1 stride-1 conv skips im2col and reads x in place (conv_pointwise). */
 #include <string.h>
 
 #include "forward_internal.h"
@@ -81,30 +82,90 @@ static void dot_block(const int16_t* c0, const int16_t* c1, const int8_t* w0, co
   acc[3] += a11;
 }
 
+/* 1x1, stride 1, no padding: x's pixels are the columns, read in place (no im2col). Output
+ * channel pairs outermost, so each pair's requantization stays in registers over all pixels. */
+static void conv_pointwise(const tflmt_window* s, const tflmt_requant* q, const int8_t* x, const int8_t* w,
+                           const int32_t* bias, int8_t* y) {
+  const int32_t k = s->in.c, oc = s->out.c, pixels = s->out.h * s->out.w;
+  const int32_t offset = -q->in_zero_point;
+#if TFLMT_CONV_DSP
+  const int32_t offset2 = (int32_t)(((uint32_t)(offset & 0xFFFF) << 16) | (uint32_t)(offset & 0xFFFF));
+#endif
+  for (int32_t o = 0; o < oc; o += 2) {
+    const int32_t o2 = o + 1 < oc ? o + 1 : o;
+    const int8_t* w0 = w + (size_t)o * k;
+    const int8_t* w1 = w + (size_t)o2 * k;
+    const tflmt_channel_requant r0 = tflmt_channel_requant_of(q, o), r1 = tflmt_channel_requant_of(q, o2);
+    const int32_t b0 = bias ? bias[o] : 0, b1 = bias ? bias[o2] : 0;
+    for (int32_t p = 0; p < pixels; p += 2) {
+      const int32_t two = p + 1 < pixels;
+      const int8_t* x0 = x + (size_t)p * k;
+      const int8_t* x1 = two ? x0 + k : x0;
+      int32_t a00 = b0, a01 = b1, a10 = b0, a11 = b1, i = 0;
+#if TFLMT_CONV_DSP
+      for (; i + 4 <= k; i += 4) {
+        const uint32_t xa = tflmt_load32(x0 + i), xb = tflmt_load32(x1 + i);
+        const uint32_t wa = tflmt_load32(w0 + i), wb = tflmt_load32(w1 + i);
+        const int32_t xa02 = __sxtab16(offset2, xa), xa13 = __sxtab16(offset2, tflmt_ror8(xa));
+        const int32_t xb02 = __sxtab16(offset2, xb), xb13 = __sxtab16(offset2, tflmt_ror8(xb));
+        const int32_t wa02 = __sxtb16(wa), wa13 = __sxtb16(tflmt_ror8(wa));
+        const int32_t wb02 = __sxtb16(wb), wb13 = __sxtb16(tflmt_ror8(wb));
+        a00 = __smlad(xa13, wa13, __smlad(xa02, wa02, a00));
+        a01 = __smlad(xa13, wb13, __smlad(xa02, wb02, a01));
+        a10 = __smlad(xb13, wa13, __smlad(xb02, wa02, a10));
+        a11 = __smlad(xb13, wb13, __smlad(xb02, wb02, a11));
+      }
+#endif
+      for (; i < k; ++i) {
+        const int32_t xa = x0[i] + offset, xb = x1[i] + offset, wa = w0[i], wb = w1[i];
+        a00 += xa * wa;
+        a01 += xa * wb;
+        a10 += xb * wa;
+        a11 += xb * wb;
+      }
+      int8_t* y0 = y + (size_t)p * oc;
+      y0[o] = tflmt_requant_channel(a00, &r0);
+      if (o2 != o) y0[o2] = tflmt_requant_channel(a01, &r1);
+      if (two) {
+        y0[oc + o] = tflmt_requant_channel(a10, &r0);
+        if (o2 != o) y0[oc + o2] = tflmt_requant_channel(a11, &r1);
+      }
+    }
+  }
+}
+
+static int is_pointwise(const tflmt_window* s) {
+  return s->kh == 1 && s->kw == 1 && s->geo.stride_h == 1 && s->geo.stride_w == 1 && s->geo.pad_top == 0 &&
+         s->geo.pad_left == 0 && s->in.h == s->out.h && s->in.w == s->out.w;
+}
+
 void tflmt_conv2d_s8(const tflmt_window* s, const tflmt_requant* q, const int8_t* x, const int8_t* w,
                      const int32_t* bias, int8_t* y, void* scratch) {
-  const tflmt_requant rq = *q; /* a local: int8 stores to y may alias *q for the compiler */
+  if (is_pointwise(s)) {
+    conv_pointwise(s, q, x, w, bias, y);
+    return;
+  }
   const int32_t k = column_length(s), oc = s->out.c, pixels = s->out.h * s->out.w;
   int16_t* col0 = (int16_t*)scratch;
   int16_t* col1 = col0 + k;
   for (int32_t p = 0; p < pixels; p += 2) {
     const int32_t two = p + 1 < pixels;
-    fill_column(s, x, -rq.in_zero_point, p, col0);
-    if (two) fill_column(s, x, -rq.in_zero_point, p + 1, col1);
+    fill_column(s, x, -q->in_zero_point, p, col0);
+    if (two) fill_column(s, x, -q->in_zero_point, p + 1, col1);
     const int16_t* c1 = two ? col1 : col0; /* a lone last pixel pairs with itself; its twin is dropped */
     int8_t* y0 = y + (size_t)p * oc;
-    int8_t* y1 = y0 + oc;
     const int8_t* wo = w;
     for (int32_t o = 0; o < oc; o += 2, wo += 2 * (size_t)k) {
       const int32_t o2 = o + 1 < oc ? o + 1 : o;
+      const tflmt_channel_requant r0 = tflmt_channel_requant_of(q, o), r1 = tflmt_channel_requant_of(q, o2);
       int32_t acc[4] = {0, 0, 0, 0};
       dot_block(col0, c1, wo, o2 != o ? wo + k : wo, k, acc);
       const int32_t b0 = bias ? bias[o] : 0, b1 = bias ? bias[o2] : 0;
-      y0[o] = tflmt_requant_one(acc[0] + b0, &rq, o);
-      if (o2 != o) y0[o2] = tflmt_requant_one(acc[1] + b1, &rq, o2);
+      y0[o] = tflmt_requant_channel(acc[0] + b0, &r0);
+      if (o2 != o) y0[o2] = tflmt_requant_channel(acc[1] + b1, &r1);
       if (two) {
-        y1[o] = tflmt_requant_one(acc[2] + b0, &rq, o);
-        if (o2 != o) y1[o2] = tflmt_requant_one(acc[3] + b1, &rq, o2);
+        y0[oc + o] = tflmt_requant_channel(acc[2] + b0, &r0);
+        if (o2 != o) y0[oc + o2] = tflmt_requant_channel(acc[3] + b1, &r1);
       }
     }
   }

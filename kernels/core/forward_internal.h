@@ -49,6 +49,35 @@ static inline int8_t tflmt_requant_one(int32_t acc, const tflmt_requant* q, int3
   return (int8_t)v;
 }
 
+/* One output channel's requantization, unpacked once so that a kernel can keep it in registers
+ * across pixels. The rounding divide uses gemmlowp's own 32-bit mask/threshold form. */
+typedef struct {
+  int32_t multiplier, left, right, mask, zero_point, act_min, act_max;
+} tflmt_channel_requant;
+
+static inline tflmt_channel_requant tflmt_channel_requant_of(const tflmt_requant* q, int32_t channel) {
+  const int32_t k = q->n_multipliers == 1 ? 0 : channel;
+  const int32_t shift = q->shift[k];
+  tflmt_channel_requant r;
+  r.multiplier = q->multiplier[k];
+  r.left = shift > 0 ? shift : 0;
+  r.right = shift > 0 ? 0 : -shift;
+  r.mask = (int32_t)(((uint32_t)1 << r.right) - 1u);
+  r.zero_point = q->out_zero_point;
+  r.act_min = q->act_min;
+  r.act_max = q->act_max;
+  return r;
+}
+
+static inline int8_t tflmt_requant_channel(int32_t acc, const tflmt_channel_requant* r) {
+  int32_t v = tflmt_srdhm((int32_t)((uint32_t)acc << r->left), r->multiplier);
+  const int32_t remainder = v & r->mask, threshold = (r->mask >> 1) + (v < 0 ? 1 : 0);
+  v = (v >> r->right) + (remainder > threshold ? 1 : 0) + r->zero_point;
+  if (v < r->act_min) v = r->act_min;
+  if (v > r->act_max) v = r->act_max;
+  return (int8_t)v;
+}
+
 /* sum over i < n of (x[i] + offset) * w[i]. */
 static inline int32_t tflmt_dot_s8(const int8_t* x, const int8_t* w, int32_t n, int32_t offset) {
   int32_t acc = 0, i = 0;
