@@ -4,7 +4,8 @@ The deployed model (examples/fashion_mnist_transfer, arch "mcu": a MobileNetV2-s
 pretrained in TensorFlow on classes 0-4) learns classes 5-9 from `--per-class` labelled samples per
 class, batch 1, `--epochs` epochs, plain SGD. Rows:
 
-  float32 TensorFlow fine-tuning of the same trainable set (the reference);
+  float32 TensorFlow fine-tuning of the same trainable set (the reference), and that model
+  deployed as int8 through the TF converter (the int8 forward pass's own cost);
   int8 SGD without QAS; int8 + QAS with float32 gradients; int8 + QAS with int8 gradients;
   schemes classifier / bias-only / last-2 / last-3 / auto (budget = last-2's measured arena;
   searched once per seed, its contribution analysis on the training samples at the rate that
@@ -43,9 +44,14 @@ import quickstart as Q  # noqa: E402
 FIXED = "last:2"  # the trainable set of the precision rows
 PRECISION_ROWS = [
     ("float32 TF fine-tuning", dict(kind="float")),
+    # The same float fine-tuning, then deployed as int8 through the TF converter: what a user gets
+    # without on-device training, and the reference that carries the int8 forward pass's own loss.
+    ("float32 TF fine-tuning -> int8", dict(kind="float_int8")),
     ("int8 SGD, no QAS", dict(kind="int8", qas=False, grad_dtype="float32")),
     ("int8 + QAS, float32 grads", dict(kind="int8", qas=True, grad_dtype="float32")),
     ("int8 + QAS, int8 grads", dict(kind="int8", qas=True, grad_dtype="int8")),
+    # Where the gap to float comes from: the same update rounded to nearest instead of stochastically.
+    ("int8 + QAS, nearest rounding", dict(kind="int8", qas=True, grad_dtype="float32", rounding="nearest")),
 ]
 SCHEME_ROWS = ["classifier", "bias", "last:2", "last:3", "auto"]
 
@@ -95,8 +101,10 @@ def float_accuracy(m, xs, ys) -> float:
 
 
 # ------------------------------------------------------------------ int8 on TFLM
-def int8_model(int8_tflite: bytes, scheme, lr: float, seed: int, grad_dtype="float32", qas=True):
-    return tt.convert_tflite(int8_tflite, scheme=scheme, grad_dtype=grad_dtype, learning_rate=lr, seed=seed, qas=qas)
+def int8_model(int8_tflite: bytes, scheme, lr: float, seed: int, grad_dtype="float32", qas=True,
+               rounding="stochastic"):
+    return tt.convert_tflite(int8_tflite, scheme=scheme, grad_dtype=grad_dtype, learning_rate=lr, seed=seed, qas=qas,
+                             rounding=rounding)
 
 
 def int8_train(tm, xs, ys, order):
@@ -115,8 +123,8 @@ def int8_train(tm, xs, ys, order):
 class Task:
     def __init__(self, seed: int, per_class: int, epochs: int, test_samples: int):
         with contextlib.redirect_stdout(io.StringIO()):
-            self.keras, calib = Q.pretrain(seed, arch="mcu")
-            self.int8 = tt.keras_to_int8_tflite(self.keras, calib)
+            self.keras, self.calib = Q.pretrain(seed, arch="mcu")
+            self.int8 = tt.keras_to_int8_tflite(self.keras, self.calib)
         self.seed = seed
         self.xs, self.ys, self.xt, self.yt = Q.new_task(per_class, seed, test_samples)
         rng = np.random.default_rng(seed)
@@ -141,8 +149,15 @@ class Task:
         if row["kind"] == "float":
             m = float_finetune(self.keras, row.get("scheme", FIXED), self.xs, self.ys, self.order, lr)
             return float_accuracy(m, eval_x, eval_y), None, row.get("scheme", FIXED)
+        if row["kind"] == "float_int8":
+            m = float_finetune(self.keras, FIXED, self.xs, self.ys, self.order, lr)
+            with contextlib.redirect_stdout(io.StringIO()):
+                deployed = tt.keras_to_int8_tflite(m, self.calib)
+            tr = tt.Trainer(tt.convert_tflite(deployed, scheme="classifier", progress=False), backend="tflm")
+            return tr.evaluate(eval_x, eval_y), None, FIXED
         scheme = row.get("scheme", FIXED)
-        kw = dict(grad_dtype=row.get("grad_dtype", "float32"), qas=row.get("qas", True))
+        kw = dict(grad_dtype=row.get("grad_dtype", "float32"), qas=row.get("qas", True),
+                  rounding=row.get("rounding", "stochastic"))
         if scheme == "auto":
             scheme = self.auto_scheme()
         tm = int8_model(self.int8, scheme, lr, self.seed, **kw)
@@ -178,8 +193,8 @@ def main(argv=None) -> int:
     ap.add_argument("--test-samples", type=int, default=2000)
     ap.add_argument("--quick", action="store_true", help="1 seed, fewer samples (a smoke run, ~3 min)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "accuracy_table.json"))
-    ap.add_argument("--rows", default="", help="comma-separated row names to run (default all); the other "
-                    "rows are kept from --out, which must exist")
+    ap.add_argument("--rows", default="", help="row names to run, separated by ';' (labels contain commas; "
+                    "default all); the other rows are kept from --out, which must exist")
     args = ap.parse_args(argv)
     if args.quick:
         args.seeds, args.per_class, args.test_samples = "0", 40, 500
@@ -191,7 +206,10 @@ def main(argv=None) -> int:
 
     rows = [(label, row) for label, row in PRECISION_ROWS] + \
            [(f"scheme {s}", dict(kind="int8", scheme=s)) for s in SCHEME_ROWS]
-    wanted = {r.strip() for r in args.rows.split(",") if r.strip()}
+    wanted = {r.strip() for r in args.rows.split(";") if r.strip()}
+    unknown = wanted - {label for label, _ in rows}
+    if unknown:
+        ap.error(f"unknown rows {sorted(unknown)}; rows: {'; '.join(label for label, _ in rows)}")
     kept = {}
     if wanted:
         with open(args.out) as f:
@@ -233,6 +251,9 @@ def main(argv=None) -> int:
         "int8_grads_minus_float32_grads_points": 100 * (qas_i - qas_f),
         "int8_grads_minus_float32_grads_per_seed": paired("int8 + QAS, int8 grads", "int8 + QAS, float32 grads"),
         "qas_gap_closed": (qas_f - noqas) / (f32 - noqas) if f32 != noqas else None,
+        "qas_minus_float_then_int8_points": 100 * (qas_f - by["float32 TF fine-tuning -> int8"]["mean"]),
+        "qas_minus_float_then_int8_per_seed": paired("int8 + QAS, float32 grads", "float32 TF fine-tuning -> int8"),
+        "float_then_int8_minus_float_per_seed": paired("float32 TF fine-tuning -> int8", "float32 TF fine-tuning"),
         "auto_minus_last2_per_seed": paired("scheme auto", "scheme last:2"),
     }
     out = {"date": time.strftime("%Y-%m-%d"), "machine": platform.platform(), "seeds": seeds,
