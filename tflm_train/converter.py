@@ -17,6 +17,7 @@ from . import patch as patch_pass
 from .bounds import check_accumulators
 from .model import TrainingModel, analytic_memory, training_memory
 from .patch import PatchPlan
+from .headroom import add_headroom, check_factor
 from .sparse import parse_scheme, plan_scheme
 from .sparse.search import auto_scheme
 
@@ -27,7 +28,8 @@ PRODUCER = "tflm-train 0.1.0"
 def convert(model, representative_data, *, scheme="bias", grad_dtype: str = "float32",
             learning_rate: float | None = None, seed: int = 0, rounding: str = "stochastic",
             sram_budget: int | None = None, train_data=None, progress: bool = True,
-            patch="auto", qas: bool = True, max_loss: float | None = None) -> TrainingModel:
+            patch="auto", qas: bool = True, max_loss: float | None = None,
+            weight_headroom: float = 1.0) -> TrainingModel:
     """Keras model (or SavedModel path) -> full-int8 .tflite (TF converter) -> training model.
 
     representative_data: an array of samples [N, ...] or an iterable of samples, as the
@@ -37,7 +39,8 @@ def convert(model, representative_data, *, scheme="bias", grad_dtype: str = "flo
     int8 = keras_to_int8_tflite(model, representative_data)
     return convert_tflite(int8, scheme=scheme, grad_dtype=grad_dtype, learning_rate=learning_rate,
                           seed=seed, rounding=rounding, sram_budget=sram_budget, train_data=train_data,
-                          progress=progress, patch=patch, qas=qas, max_loss=max_loss)
+                          progress=progress, patch=patch, qas=qas, max_loss=max_loss,
+                          weight_headroom=weight_headroom)
 
 
 def keras_to_int8_tflite(model, representative_data) -> bytes:
@@ -89,7 +92,7 @@ def _samples(data) -> list[np.ndarray]:
 def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learning_rate: float | None = None,
                    seed: int = 0, rounding: str = "stochastic", sram_budget: int | None = None,
                    train_data=None, progress: bool = True, patch="auto", qas: bool = True,
-                   max_loss: float | None = None) -> TrainingModel:
+                   max_loss: float | None = None, weight_headroom: float = 1.0) -> TrainingModel:
     """Any int8 .tflite (bytes or path) that TFLM runs -> training model.
 
     scheme: "full", "bias", "classifier", "last:K", a SparseScheme (or its text form), or
@@ -101,7 +104,10 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
     qas: Quantization-Aware Scaling of the int8/int32 parameter updates; False only for ablations.
     max_loss: a step whose loss is not finite or above this raises DivergenceError and applies no
     update; None: 0.9 of the largest loss the int8 logits allow; 0 or inf: only non-finite losses.
+    weight_headroom: >= 1; the weight-trained layers are re-quantized with this many times their
+    scale, so their weights can grow past the pretrained range (headroom.py). 1: unchanged.
     """
+    headroom = check_factor(weight_headroom)
     search_result = None
     if isinstance(scheme, str) and scheme.strip().lower() == "auto":
         data, _ = io.read_bytes(tflite, "input model")
@@ -119,7 +125,7 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
     settings.max_loss = None if max_loss is None else (0.0 if max_loss == float("inf") else float(max_loss))
     logits, fops = prepare_forward(model)
     patch_plan, required = _patch_plan(model, patch)
-    plan, built = _build(model, fops, logits, scheme, settings)
+    plan, built = _build(model, fops, logits, scheme, settings, headroom)
     tg = _training_graph(model, logits, built)
     if patch_plan is not None:
         tg = _patched(tg, patch_plan, required)
@@ -196,8 +202,9 @@ def prepare_forward(model) -> tuple[int, list]:
     return logits, fops
 
 
-def _build(model, fops, logits: int, scheme, settings: autodiff.Settings):
+def _build(model, fops, logits: int, scheme, settings: autodiff.Settings, headroom: float = 1.0):
     plan = plan_scheme(scheme, fops, model)
+    add_headroom(model, fops, plan.weights, headroom)  # writes buffers: never with 1.0 (MemorySizer shares them)
     return plan, autodiff.build(model, fops, logits, plan, settings)
 
 
