@@ -7,6 +7,7 @@ class, batch 1, `--epochs` epochs, plain SGD. Rows:
   float32 TensorFlow fine-tuning of the same trainable set (the reference), and that model
   deployed as int8 through the TF converter (the int8 forward pass's own cost);
   int8 SGD without QAS; int8 + QAS with float32 gradients; int8 + QAS with int8 gradients;
+  ablations of int8 + QAS: round to nearest, weight headroom 1x and 2x (default 4x);
   schemes classifier / bias-only / last-2 / last-3 / auto (budget = last-2's measured arena;
   searched once per seed, its contribution analysis on the training samples at the rate that
   seed's last-2 was tuned to),
@@ -36,6 +37,7 @@ import time
 import numpy as np
 
 import tflm_train as tt
+from tflm_train.converter import DEFAULT_WEIGHT_HEADROOM
 from tflm_train.datasets import fashion_mnist
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples", "fashion_mnist_transfer"))
@@ -52,6 +54,10 @@ PRECISION_ROWS = [
     ("int8 + QAS, int8 grads", dict(kind="int8", qas=True, grad_dtype="int8")),
     # Where the gap to float comes from: the same update rounded to nearest instead of stochastically.
     ("int8 + QAS, nearest rounding", dict(kind="int8", qas=True, grad_dtype="float32", rounding="nearest")),
+    # ... and with less room for the weights to grow past their pretrained range than the default 4x
+    # (tflm_train/headroom.py): 1x is the model as the TF converter quantized it.
+    ("int8 + QAS, weight headroom 1x", dict(kind="int8", qas=True, grad_dtype="float32", headroom=1.0)),
+    ("int8 + QAS, weight headroom 2x", dict(kind="int8", qas=True, grad_dtype="float32", headroom=2.0)),
 ]
 SCHEME_ROWS = ["classifier", "bias", "last:2", "last:3", "auto"]
 
@@ -102,9 +108,9 @@ def float_accuracy(m, xs, ys) -> float:
 
 # ------------------------------------------------------------------ int8 on TFLM
 def int8_model(int8_tflite: bytes, scheme, lr: float, seed: int, grad_dtype="float32", qas=True,
-               rounding="stochastic"):
+               rounding="stochastic", headroom=DEFAULT_WEIGHT_HEADROOM):
     return tt.convert_tflite(int8_tflite, scheme=scheme, grad_dtype=grad_dtype, learning_rate=lr, seed=seed, qas=qas,
-                             rounding=rounding)
+                             rounding=rounding, weight_headroom=headroom)
 
 
 def int8_train(tm, xs, ys, order):
@@ -157,7 +163,7 @@ class Task:
             return tr.evaluate(eval_x, eval_y), None, FIXED
         scheme = row.get("scheme", FIXED)
         kw = dict(grad_dtype=row.get("grad_dtype", "float32"), qas=row.get("qas", True),
-                  rounding=row.get("rounding", "stochastic"))
+                  rounding=row.get("rounding", "stochastic"), headroom=row.get("headroom", DEFAULT_WEIGHT_HEADROOM))
         if scheme == "auto":
             scheme = self.auto_scheme()
         tm = int8_model(self.int8, scheme, lr, self.seed, **kw)
@@ -251,6 +257,8 @@ def main(argv=None) -> int:
         "int8_grads_minus_float32_grads_points": 100 * (qas_i - qas_f),
         "int8_grads_minus_float32_grads_per_seed": paired("int8 + QAS, int8 grads", "int8 + QAS, float32 grads"),
         "qas_gap_closed": (qas_f - noqas) / (f32 - noqas) if f32 != noqas else None,
+        "headroom_1x_minus_float_points": 100 * (by["int8 + QAS, weight headroom 1x"]["mean"] - f32),
+        "headroom_1x_minus_float_per_seed": paired("int8 + QAS, weight headroom 1x", "float32 TF fine-tuning"),
         "qas_minus_float_then_int8_points": 100 * (qas_f - by["float32 TF fine-tuning -> int8"]["mean"]),
         "qas_minus_float_then_int8_per_seed": paired("int8 + QAS, float32 grads", "float32 TF fine-tuning -> int8"),
         "float_then_int8_minus_float_per_seed": paired("float32 TF fine-tuning -> int8", "float32 TF fine-tuning"),

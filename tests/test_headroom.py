@@ -15,7 +15,7 @@ def _layer_params(tm):
 
 def test_headroom_rescales_trained_weights_and_keeps_the_function():
     data, shape = int8_model("mobilenet_v2_style")
-    plain = tt.convert_tflite(data, scheme="last:2", progress=False)
+    plain = tt.convert_tflite(data, scheme="last:2", progress=False, weight_headroom=1.0)
     roomy = tt.convert_tflite(data, scheme="last:2", progress=False, weight_headroom=2.0)
     a, b = _layer_params(plain), _layer_params(roomy)
     for ti, (scale, values) in a.items():

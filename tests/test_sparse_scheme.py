@@ -59,8 +59,11 @@ def test_channels_are_the_largest_weights_and_recorded():
     (conv, fc) = _weighted(tm)
     assert not list(conv.inputChannels)  # ratio 1: every channel
     conv = fc  # the classifier: 108 inputs, half of them trained
-    w = io.buffer_array(tm.model, tm.tensors[conv.tensor]).astype(np.float64)
-    s = io.qparams(tm.tensors[conv.tensor]).scale.reshape(-1, 1)
+    # Ranked on the deployed model's weights (the trained copy is re-quantized with headroom).
+    deployed = io.read_model(data)
+    t0 = deployed.subgraphs[0].tensors[conv.tensor]
+    w = io.buffer_array(deployed, t0).astype(np.float64)
+    s = io.qparams(t0).scale.reshape(-1, 1)
     norms = np.sqrt(((w * s) ** 2).sum(axis=0))
     k = w.shape[-1] // 2
     chans = [int(c) for c in conv.inputChannels]
@@ -76,7 +79,8 @@ def test_channels_are_the_largest_weights_and_recorded():
 def test_only_selected_channels_move_and_tflm_equals_reference(grad_dtype):
     data, shape = int8_model("mobilenet_v2_style")
     scheme = SparseScheme(3, {-3: "1/4", -2: "1/2", -1: 1})
-    tm = tt.convert_tflite(data, scheme=scheme, grad_dtype=grad_dtype, learning_rate=0.2, rounding="nearest")
+    # Nearest rounding: 8 steps must move whole LSBs of the 4x-headroom weights.
+    tm = tt.convert_tflite(data, scheme=scheme, grad_dtype=grad_dtype, learning_rate=0.8, rounding="nearest")
     ref, dev = tt.Trainer(tm), tt.Trainer(tm, backend="tflm")
     p0 = {k: v.copy() for k, v in dev._backend.params.items()}
     rng = np.random.default_rng(0)

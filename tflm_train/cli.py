@@ -4,7 +4,7 @@
                         [--scheme=last:2|bias|full|classifier|auto|sparse:...] [--sram_budget=96K]
                         [--calibration=calib.npz] [--train_data=data.npz] [--grad_dtype=float32|int8]
                         [--learning_rate=0.01] [--seed=0] [--patch=auto|none|OPS:RxC]
-                        [--weight_headroom=1]
+                        [--weight_headroom=4]
     tflm-train inspect  m.train.tflite [--measure] [--plot=memory.png]
     tflm-train fit      m.train.tflite --data=train.npz [--epochs=1] [--eval_data=test.npz]
                         [--output=m.trained.tflite] [--backend=tflm|reference] [--plot=loss.png]
@@ -37,7 +37,7 @@ flags.DEFINE_string("train_data", None, "convert --scheme=auto: .npz (x, y) for 
 flags.DEFINE_enum("grad_dtype", "float32", ["float32", "int8"], "convert: gradient dtype of the backward ops")
 flags.DEFINE_float("learning_rate", None, "convert: SGD learning rate (default 0.01)")
 flags.DEFINE_integer("seed", 0, "convert / fit: seed (stochastic rounding, search, sample order)")
-flags.DEFINE_float("weight_headroom", 1.0, "convert: re-quantize the weight-trained layers with this many times "
+flags.DEFINE_float("weight_headroom", 4.0, "convert: re-quantize the weight-trained layers with this many times "
                    "their scale, so trained weights can grow past the pretrained range (>= 1)")
 flags.DEFINE_string("patch", "auto", "convert: patch-based first stage: auto, none, or OPS:RxC (e.g. 6:3x3)")
 flags.DEFINE_bool("measure", False, "inspect: also load the model in TFLM and report the measured arena")
