@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import defaultdict
@@ -50,6 +51,10 @@ def main(argv=None) -> int:
     p.add_argument("--build", default="build")
     p.add_argument("--json", default=None, help="also write the results here")
     a = p.parse_args(argv)
+    for tool in ("qemu-system-arm", "arm-none-eabi-nm"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found: apt-get install --no-install-recommends qemu-system-arm "
+                             "gcc-arm-none-eabi libnewlib-arm-none-eabi (or bash scripts/setup.sh)")
     info = json.load(open(os.path.join(a.build, "image.json")))
     names, steps = info["op_names"], info["steps"]
     n_ops = len(names)
