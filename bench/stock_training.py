@@ -181,7 +181,6 @@ class StockModel:
     def forward(self, x):
         tf = self.tf
         vals = {self.prog.input_tensor: x}
-        pre = {}
         for i, L in enumerate(self.prog.layers):
             a = vals[L.x]
             if L.kind == "conv":
@@ -200,7 +199,6 @@ class StockModel:
                 z = tf.pad(a, L.paddings)
             if i in self.b:
                 z = z + self.b[i]
-            pre[i] = z
             vals[L.y] = _act(tf, z, L.act)
         return vals
 

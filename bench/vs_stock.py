@@ -55,8 +55,6 @@ def vm_hwm_kb() -> int:
 
 def prepare(model: str, work: str) -> dict:
     """Writes the int8 model, the stock stand-in .tflite files and tflm-train's graphs for one model."""
-    import tensorflow as tf  # noqa: F401
-
     import stock_training as S
     import tflm_train as tt
 
@@ -101,7 +99,6 @@ def prepare(model: str, work: str) -> dict:
         if key == "ours-sparse":
             sparse = tm.scheme
     np.savez(os.path.join(work, f"{model}_sample.npz"), x=calibration[:1], y=np.array([3], np.int32))
-    from tflite_micro.python.tflite_micro import runtime  # noqa: F401  (op list below)
     ops = stock_ops(stock)
     return {"paths": paths, "sparse_scheme": sparse, "sparse_budget_bytes": budget, "stock_convert_seconds": convert_s,
             "stock_file_bytes": len(stock), "stock_ops": ops,

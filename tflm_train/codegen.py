@@ -178,14 +178,11 @@ class _Emitter:
             return [win, rq, f"{fn}(&s, &rq, {x}, {w}, {b}, {y}{scratch});"]
         if k == "ADD":
             q1, q2, qy = q(self.t[op.inputs[0]]), q(self.t[op.inputs[1]]), q(self.t[op.y])
-            s1, s2, sy = q1.per_tensor_scale, q2.per_tensor_scale, qy.per_tensor_scale
-            twice_max = 2.0 * max(float(s1), float(s2))
-            m1, sh1 = Q.quantize_multiplier(float(s1) / twice_max)
-            m2, sh2 = Q.quantize_multiplier(float(s2) / twice_max)
-            mo, sho = Q.quantize_multiplier(twice_max / ((1 << 20) * float(sy)))
+            sy = qy.per_tensor_scale
+            mults = ", ".join(map(str, F.add_multipliers(q1.per_tensor_scale, q2.per_tensor_scale, sy)))
             lo, hi = Q.activation_range(op.activation, sy, qy.per_tensor_zero_point)
             p = (f"static const tflmt_add_params p = {{{q1.per_tensor_zero_point}, {q2.per_tensor_zero_point}, "
-                 f"{qy.per_tensor_zero_point}, {m1}, {sh1}, {m2}, {sh2}, {mo}, {sho}, 20, {lo}, {hi}}};")
+                 f"{qy.per_tensor_zero_point}, {mults}, {F.ADD_LEFT_SHIFT}, {lo}, {hi}}};")
             return [p, f"tflmt_add_s8(&p, {self.ptr(op.inputs[0])}, {self.ptr(op.inputs[1])}, "
                        f"{self.numel(op.y)}, {self.ptr(op.y)});"]
         if k == "MEAN":
@@ -193,11 +190,9 @@ class _Emitter:
             if len(xs) != 4 or tuple(sorted(op.axes)) != (1, 2):
                 raise UnsupportedModelError(f"operator {op.index} (MEAN): only the mean over H and W is generated")
             qx, qy = q(self.t[op.x]), q(self.t[op.y])
-            n = xs[1] * xs[2]
-            mult, shift = Q.quantize_multiplier(float(np.float64(qx.per_tensor_scale) / np.float64(qy.per_tensor_scale)))
-            sh = min(n.bit_length() - 1, 32, 31 + shift)
+            mult, shift = F.mean_multiplier(qx.per_tensor_scale, qy.per_tensor_scale, xs[1] * xs[2])
             p = (f"static const tflmt_mean_params p = {{{qx.per_tensor_zero_point}, {qy.per_tensor_zero_point}, "
-                 f"{(mult << sh) // n}, {shift - sh}}};")
+                 f"{mult}, {shift}}};")
             return [p, f"tflmt_mean_hw_s8((tflmt_shape3){self.shape3(op.x)}, &p, {self.ptr(op.x)}, {self.ptr(op.y)});"]
         if k == "AVERAGE_POOL_2D":
             qy = q(self.t[op.y])
@@ -363,10 +358,8 @@ class _Emitter:
 
     def program(self) -> CProgram:
         g, nm = self.tm.graph, self.name
-        infer = self.body(training=False)
-        n_before = self.n_updates
+        infer = self.body(training=False)  # forward ops only: counts no update op
         step = self.body(training=True)
-        assert n_before == 0
         n_ops = len(self.sg.operators)
         trained = sorted(self.trainable)
         for ti in trained:

@@ -69,8 +69,8 @@ def main(argv=None) -> int:
           f"(QEMU mps2-an500); arena {info['arena_bytes']} B, trainable state {info['trainable_bytes']} B")
     print(f"bit-exact with the host (TFLM interpreter): {'yes' if ok else 'NO'}\n")
     rows = []
-    print(f"| op | kind | optimised instr/step | naive instr/step | naive / optimised |")
-    print(f"|---:|---|---:|---:|---:|")
+    print("| op | kind | optimised instr/step | naive instr/step | naive / optimised |")
+    print("|---:|---|---:|---:|---:|")
     by_kind = defaultdict(lambda: [0, 0])
     for i in range(n_ops):
         o = res["optimised"]["counts"].get(i, 0) / steps

@@ -134,14 +134,9 @@ static void conv_pointwise(const tflmt_window* s, const tflmt_requant* q, const 
   }
 }
 
-static int is_pointwise(const tflmt_window* s) {
-  return s->kh == 1 && s->kw == 1 && s->geo.stride_h == 1 && s->geo.stride_w == 1 && s->geo.pad_top == 0 &&
-         s->geo.pad_left == 0 && s->in.h == s->out.h && s->in.w == s->out.w;
-}
-
 void tflmt_conv2d_s8(const tflmt_window* s, const tflmt_requant* q, const int8_t* x, const int8_t* w,
                      const int32_t* bias, int8_t* y, void* scratch) {
-  if (is_pointwise(s)) {
+  if (tflmt_is_pointwise(s)) {
     conv_pointwise(s, q, x, w, bias, y);
     return;
   }

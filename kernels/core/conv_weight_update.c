@@ -14,11 +14,6 @@ size_t tflmt_conv_weight_update_scratch_size(const tflmt_window* s) {
   return (size_t)CONV_OB * (size_t)s->kh * (size_t)s->kw * (size_t)s->in.c * 4u;
 }
 
-static int is_pointwise(const tflmt_window* s) {
-  return s->kh == 1 && s->kw == 1 && s->geo.stride_h == 1 && s->geo.stride_w == 1 && s->geo.pad_top == 0 &&
-         s->geo.pad_left == 0 && s->in.h == s->out.h && s->in.w == s->out.w;
-}
-
 /* Applies the gradient of output channel o: acc is [taps, x channels]. */
 static void update_channel_f32(const tflmt_window* s, int32_t o, const float* acc, const float* qas,
                                const tflmt_channel_map* map, const tflmt_sgd* sgd, uint32_t stream, int8_t* w) {
@@ -48,7 +43,7 @@ tflmt_status tflmt_conv_weight_update_f32(const tflmt_window* s, const float* g,
                                           int8_t* w, void* scratch) {
   const int32_t ic = s->in.c, oc = s->out.c, kc = s->kh * s->kw * ic;
   const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
-  const int pointwise = is_pointwise(s);
+  const int pointwise = tflmt_is_pointwise(s);
   float* acc = (float*)scratch;
   for (int32_t o0 = 0; o0 < oc; o0 += CONV_OB) {
     const int32_t nb = oc - o0 < CONV_OB ? oc - o0 : CONV_OB;
@@ -92,7 +87,7 @@ tflmt_status tflmt_conv_weight_update_s8(const tflmt_window* s, const int8_t* g,
                                          const tflmt_sgd* sgd, int8_t* w, void* scratch) {
   const int32_t ic = s->in.c, oc = s->out.c, kc = s->kh * s->kw * ic;
   const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
-  const int pointwise = is_pointwise(s);
+  const int pointwise = tflmt_is_pointwise(s);
   const float acc_scale = g_scale * xq.scale;
   int32_t* acc = (int32_t*)scratch;
   for (int32_t o0 = 0; o0 < oc; o0 += CONV_OB) {

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "internal.h"
 #include "tflmt/forward.h"
 
 #if defined(__ARM_FEATURE_DSP)
@@ -28,41 +29,47 @@ static inline int32_t tflmt_srdhm(int32_t a, int32_t b) {
   return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
-/* RoundingDivideByPOT: x / 2^e rounded half away from zero, as
- * floor((x + 2^(e-1) - [x < 0]) / 2^e) (64-bit, so x near INT32_MAX cannot overflow). */
+/* RoundingDivideByPOT: x / 2^e rounded half away from zero, in gemmlowp's own mask/threshold
+ * form; mask = 2^e - 1 (a kernel that reuses e can pass it precomputed). */
+static inline int32_t tflmt_rdbp_mask(int32_t x, int32_t e, int32_t mask) {
+  const int32_t remainder = x & mask, threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (x >> e) + (remainder > threshold ? 1 : 0);
+}
+
 static inline int32_t tflmt_rdbp(int32_t x, int32_t e) {
-  if (e <= 0) return x;
-  return (int32_t)(((int64_t)x + ((int64_t)1 << (e - 1)) - (x < 0 ? 1 : 0)) >> e);
+  return e <= 0 ? x : tflmt_rdbp_mask(x, e, (int32_t)(((uint32_t)1 << e) - 1u));
 }
 
-static inline int32_t tflmt_mbqm(int32_t x, int32_t multiplier, int32_t shift) {
-  const int32_t left = shift > 0 ? shift : 0;
-  const int32_t right = shift > 0 ? 0 : -shift;
-  return tflmt_rdbp(tflmt_srdhm((int32_t)((uint32_t)x << left), multiplier), right);
-}
-
-static inline int8_t tflmt_requant_one(int32_t acc, const tflmt_requant* q, int32_t channel) {
-  const int32_t k = q->n_multipliers == 1 ? 0 : channel;
-  int32_t v = tflmt_mbqm(acc, q->multiplier[k], q->shift[k]) + q->out_zero_point;
-  if (v < q->act_min) v = q->act_min;
-  if (v > q->act_max) v = q->act_max;
-  return (int8_t)v;
-}
-
-/* One output channel's requantization, unpacked once so that a kernel can keep it in registers
- * across pixels. The rounding divide uses gemmlowp's own 32-bit mask/threshold form. */
+/* One output channel's requantization (MultiplyByQuantizedMultiplier, zero point, clamp),
+ * unpacked once so that a kernel can keep it in registers across pixels. */
 typedef struct {
   int32_t multiplier, left, right, mask, zero_point, act_min, act_max;
 } tflmt_channel_requant;
 
-static inline tflmt_channel_requant tflmt_channel_requant_of(const tflmt_requant* q, int32_t channel) {
-  const int32_t k = q->n_multipliers == 1 ? 0 : channel;
-  const int32_t shift = q->shift[k];
+static inline tflmt_channel_requant tflmt_unpack_multiplier(int32_t multiplier, int32_t shift) {
   tflmt_channel_requant r;
-  r.multiplier = q->multiplier[k];
+  r.multiplier = multiplier;
   r.left = shift > 0 ? shift : 0;
   r.right = shift > 0 ? 0 : -shift;
   r.mask = (int32_t)(((uint32_t)1 << r.right) - 1u);
+  r.zero_point = 0;
+  r.act_min = INT32_MIN;
+  r.act_max = INT32_MAX;
+  return r;
+}
+
+static inline int32_t tflmt_apply_multiplier(int32_t x, const tflmt_channel_requant* r) {
+  return tflmt_rdbp_mask(tflmt_srdhm((int32_t)((uint32_t)x << r->left), r->multiplier), r->right, r->mask);
+}
+
+static inline int32_t tflmt_mbqm(int32_t x, int32_t multiplier, int32_t shift) {
+  const tflmt_channel_requant r = tflmt_unpack_multiplier(multiplier, shift);
+  return tflmt_apply_multiplier(x, &r);
+}
+
+static inline tflmt_channel_requant tflmt_channel_requant_of(const tflmt_requant* q, int32_t channel) {
+  const int32_t k = q->n_multipliers == 1 ? 0 : channel;
+  tflmt_channel_requant r = tflmt_unpack_multiplier(q->multiplier[k], q->shift[k]);
   r.zero_point = q->out_zero_point;
   r.act_min = q->act_min;
   r.act_max = q->act_max;
@@ -70,12 +77,15 @@ static inline tflmt_channel_requant tflmt_channel_requant_of(const tflmt_requant
 }
 
 static inline int8_t tflmt_requant_channel(int32_t acc, const tflmt_channel_requant* r) {
-  int32_t v = tflmt_srdhm((int32_t)((uint32_t)acc << r->left), r->multiplier);
-  const int32_t remainder = v & r->mask, threshold = (r->mask >> 1) + (v < 0 ? 1 : 0);
-  v = (v >> r->right) + (remainder > threshold ? 1 : 0) + r->zero_point;
+  int32_t v = tflmt_apply_multiplier(acc, r) + r->zero_point;
   if (v < r->act_min) v = r->act_min;
   if (v > r->act_max) v = r->act_max;
   return (int8_t)v;
+}
+
+static inline int8_t tflmt_requant_one(int32_t acc, const tflmt_requant* q, int32_t channel) {
+  const tflmt_channel_requant r = tflmt_channel_requant_of(q, channel);
+  return tflmt_requant_channel(acc, &r);
 }
 
 /* sum over i < n of (x[i] + offset) * w[i]. */

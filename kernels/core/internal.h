@@ -72,6 +72,12 @@ static inline int32_t tflmt_map_channels(const tflmt_channel_map* m, int32_t x_c
   return m ? m->weight_channels : x_channels;
 }
 
+/* A 1x1, stride-1 conv without padding: input pixel = output pixel. */
+static inline int tflmt_is_pointwise(const tflmt_window* s) {
+  return s->kh == 1 && s->kw == 1 && s->geo.stride_h == 1 && s->geo.stride_w == 1 && s->geo.pad_top == 0 &&
+         s->geo.pad_left == 0 && s->in.h == s->out.h && s->in.w == s->out.w;
+}
+
 static inline float tflmt_scale_at(const float* s, int32_t n_scales, int32_t o) { return s[n_scales == 1 ? 0 : o]; }
 
 #endif

@@ -68,13 +68,22 @@ def fully_connected_acc(x: np.ndarray, zx: int, w: np.ndarray, bias: np.ndarray 
     return Q._wrap32(acc)
 
 
-def add(x1: np.ndarray, x2: np.ndarray, s1: float, z1: int, s2: float, z2: int, sy: float, zy: int,
-        act_min: int, act_max: int) -> np.ndarray:
-    left_shift = 20
+ADD_LEFT_SHIFT = 20
+
+
+def add_multipliers(s1: float, s2: float, sy: float) -> tuple[int, int, int, int, int, int]:
+    """TFLite ADD's (multiplier, shift) pairs: input 1, input 2, output (Prepare in TFLM)."""
     twice_max = 2.0 * max(float(s1), float(s2))
     m1, sh1 = Q.quantize_multiplier(float(s1) / twice_max)
     m2, sh2 = Q.quantize_multiplier(float(s2) / twice_max)
-    mo, sho = Q.quantize_multiplier(twice_max / ((1 << left_shift) * float(sy)))
+    mo, sho = Q.quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * float(sy)))
+    return m1, sh1, m2, sh2, mo, sho
+
+
+def add(x1: np.ndarray, x2: np.ndarray, s1: float, z1: int, s2: float, z2: int, sy: float, zy: int,
+        act_min: int, act_max: int) -> np.ndarray:
+    left_shift = ADD_LEFT_SHIFT
+    m1, sh1, m2, sh2, mo, sho = add_multipliers(s1, s2, sy)
     a = Q.multiply_by_quantized_multiplier_smaller_than_one((x1.astype(np.int64) - z1) << left_shift, m1, sh1)
     b = Q.multiply_by_quantized_multiplier_smaller_than_one((x2.astype(np.int64) - z2) << left_shift, m2, sh2)
     out = Q.multiply_by_quantized_multiplier_smaller_than_one(a + b, mo, sho) + zy
@@ -106,15 +115,19 @@ def average_pool(x: np.ndarray, fh: int, fw: int, g: Geometry, out_h: int, out_w
     return out
 
 
+def mean_multiplier(s_x: float, s_y: float, n: int) -> tuple[int, int]:
+    """reference_integer_ops::Mean's (multiplier, shift), the division by the n pixels folded in."""
+    mult, shift = Q.quantize_multiplier(float(np.float64(s_x) / np.float64(s_y)))
+    s = min(n.bit_length() - 1, 32, 31 + shift)
+    return (mult << s) // n, shift - s
+
+
 def mean_hw(x: np.ndarray, zx: int, s_x: float, zy: int, s_y: float) -> np.ndarray:
     """Global spatial mean (reference_integer_ops::Mean): returns [C] int8."""
     _, h, w, c = x.shape
-    n = h * w
-    mult, shift = Q.quantize_multiplier(float(np.float64(s_x) / np.float64(s_y)))
-    s = min(n.bit_length() - 1, 32, 31 + shift)
-    mult = (mult << s) // n
+    mult, shift = mean_multiplier(s_x, s_y, h * w)
     acc = (x[0].astype(np.int64) - zx).reshape(-1, c).sum(axis=0)
-    out = Q.multiply_by_quantized_multiplier(acc, mult, shift - s) + zy
+    out = Q.multiply_by_quantized_multiplier(acc, mult, shift) + zy
     return np.clip(out, -128, 127).astype(np.int8)
 
 
