@@ -72,3 +72,28 @@ def build(name: str, num_classes: int = 10, input_size: int = 128, seed: int = 0
     x = L.GlobalAveragePooling2D(name="pool")(x)
     out = L.Dense(num_classes, name="classifier")(x)
     return tf.keras.Model(inp, out, name=name)
+
+
+def scale_to_unit_signal(model, x, seed: int = 0):
+    """Data-dependent init (LSUV-style) for random-weight backbones, in place; returns the model.
+
+    Without BatchNorm, a default-initialised 50-layer net shrinks its signal layer by layer
+    until every input gives the same logits: a random-weight model then computes nothing that
+    a kernel bug could change. Here each conv and dense layer, in order, gets small random
+    biases and its kernel and bias divided by the std of its output on `x`, so every layer
+    passes a unit-scale, input-dependent signal on.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    L = tf.keras.layers
+    for layer in model.layers:
+        if not isinstance(layer, (L.Conv2D, L.DepthwiseConv2D, L.Dense)):
+            continue
+        kernel, bias = layer.get_weights()
+        layer.set_weights([kernel, rng.normal(0.0, 0.1, bias.shape).astype(np.float32)])
+        std = float(np.std(tf.keras.Model(model.inputs, layer.output)(x, training=False)))
+        if std > 0:
+            layer.set_weights([w / std for w in layer.get_weights()])
+    return model

@@ -7,6 +7,13 @@
 #include "internal.h"
 #include "tflmt/forward.h"
 
+/* A kernel's variants instantiated from one body with constant flags. */
+#if defined(__GNUC__)
+#define TFLMT_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define TFLMT_ALWAYS_INLINE inline
+#endif
+
 #if defined(__ARM_FEATURE_DSP)
 #include <arm_acle.h>
 #include <string.h>
@@ -18,6 +25,24 @@ static inline uint32_t tflmt_load32(const void* p) {
 }
 /* Rotate right by 8: the odd bytes of a word into the SXTB16 lanes. */
 static inline uint32_t tflmt_ror8(uint32_t v) { return (v >> 8) | (v << 24); }
+/* Bytes 1 and 3 sign-extended into two int16 lanes (plus `add`'s lanes). The rotation is
+ * the instruction's own operand; gcc does not fold a separate ROR into SXTB16, and the
+ * extra instruction is a quarter of a 4-channel inner loop. */
+#if defined(__GNUC__)
+static inline int32_t tflmt_sxtb16_odd(uint32_t v) {
+  int32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+  return r;
+}
+static inline int32_t tflmt_sxtab16_odd(int32_t add, uint32_t v) {
+  int32_t r;
+  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(add), "r"(v));
+  return r;
+}
+#else
+static inline int32_t tflmt_sxtb16_odd(uint32_t v) { return __sxtb16(tflmt_ror8(v)); }
+static inline int32_t tflmt_sxtab16_odd(int32_t add, uint32_t v) { return __sxtab16(add, tflmt_ror8(v)); }
+#endif
 #endif
 
 /* SaturatingRoundingDoublingHighMul: gemmlowp rounds (a * b) / 2^31 to nearest, ties away
@@ -41,9 +66,20 @@ static inline int32_t tflmt_rdbp(int32_t x, int32_t e) {
 }
 
 /* One output channel's requantization (MultiplyByQuantizedMultiplier, zero point, clamp),
- * unpacked once so that a kernel can keep it in registers across pixels. */
+ * unpacked once so that a kernel can keep it in registers across pixels.
+ *
+ * With a positive multiplier b and a right shift e >= 1 (every conv and FC multiplier TFLM
+ * computes for a scale below 0.5), the two roundings fold into one 64-bit multiply-add:
+ * rdbp(srdhm(a, b), e) = floor((a*b + 2^30 + 2^(30+e) - [a<0]*2^31) / 2^(31+e)).
+ * Why: floor(floor(P / 2^31) + c) / 2^e) = floor((P + c*2^31) / 2^(31+e)) for integer c,
+ * gemmlowp's tie rule is c = 2^(e-1) - [x<0], and [x<0] may be read as [a<0] because the
+ * only a for which they differ give x = 0, which rounds to 0 either way. The quotient is
+ * the high word shifted by e-1. Other multipliers take gemmlowp's two steps. */
 typedef struct {
-  int32_t multiplier, left, right, mask, zero_point, act_min, act_max;
+  int32_t multiplier, left, right, zero_point, act_min, act_max;
+  int32_t folded;      /* 1 when the one-step form applies */
+  int32_t fast;        /* folded, and the clamp is just int8's range (tflmt_requant_fast) */
+  int64_t nudge;       /* 2^30 + 2^(30+e) (folded form) */
 } tflmt_channel_requant;
 
 static inline tflmt_channel_requant tflmt_unpack_multiplier(int32_t multiplier, int32_t shift) {
@@ -51,15 +87,25 @@ static inline tflmt_channel_requant tflmt_unpack_multiplier(int32_t multiplier, 
   r.multiplier = multiplier;
   r.left = shift > 0 ? shift : 0;
   r.right = shift > 0 ? 0 : -shift;
-  r.mask = (int32_t)(((uint32_t)1 << r.right) - 1u);
+  r.folded = multiplier > 0 && r.right >= 1 && r.right <= 31;
+  r.nudge = r.folded ? ((int64_t)1 << 30) + ((int64_t)1 << (30 + r.right)) : 0;
+  r.fast = 0;
   r.zero_point = 0;
   r.act_min = INT32_MIN;
   r.act_max = INT32_MAX;
   return r;
 }
 
+/* The folded form (r->folded); the sign correction [a<0] * -2^31 is a second multiply-add. */
+static inline int32_t tflmt_folded_multiply(int32_t a, const tflmt_channel_requant* r) {
+  const int64_t p = (int64_t)a * r->multiplier + r->nudge + (int64_t)(int32_t)((uint32_t)a >> 31) * INT32_MIN;
+  return (int32_t)(p >> 32) >> (r->right - 1);
+}
+
 static inline int32_t tflmt_apply_multiplier(int32_t x, const tflmt_channel_requant* r) {
-  return tflmt_rdbp_mask(tflmt_srdhm((int32_t)((uint32_t)x << r->left), r->multiplier), r->right, r->mask);
+  const int32_t a = (int32_t)((uint32_t)x << r->left);
+  if (r->folded) return tflmt_folded_multiply(a, r);
+  return tflmt_rdbp(tflmt_srdhm(a, r->multiplier), r->right);
 }
 
 static inline int32_t tflmt_mbqm(int32_t x, int32_t multiplier, int32_t shift) {
@@ -73,13 +119,35 @@ static inline tflmt_channel_requant tflmt_channel_requant_of(const tflmt_requant
   r.zero_point = q->out_zero_point;
   r.act_min = q->act_min;
   r.act_max = q->act_max;
+  r.fast = r.folded && r.act_min <= -128 && r.act_max >= 127;
   return r;
+}
+
+/* The common case (r->fast) in the fewest instructions: one multiply-add for both roundings,
+ * the sign correction as a second one, and a single saturation to int8. */
+static inline int8_t tflmt_requant_fast(int32_t acc, const tflmt_channel_requant* r) {
+  const int32_t v = tflmt_folded_multiply((int32_t)((uint32_t)acc << r->left), r) + r->zero_point;
+#if defined(__ARM_FEATURE_DSP)
+  return (int8_t)__ssat(v, 8);
+#else
+  return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+#endif
 }
 
 static inline int8_t tflmt_requant_channel(int32_t acc, const tflmt_channel_requant* r) {
   int32_t v = tflmt_apply_multiplier(acc, r) + r->zero_point;
   if (v < r->act_min) v = r->act_min;
   if (v > r->act_max) v = r->act_max;
+  return (int8_t)v;
+}
+
+/* TFLM's reference order (MultiplyByQuantizedMultiplier's two roundings), for the naive baseline. */
+static inline int8_t tflmt_requant_reference(int32_t acc, const tflmt_requant* q, int32_t channel) {
+  const int32_t k = q->n_multipliers == 1 ? 0 : channel, shift = q->shift[k];
+  const int32_t a = (int32_t)((uint32_t)acc << (shift > 0 ? shift : 0));
+  int32_t v = tflmt_rdbp(tflmt_srdhm(a, q->multiplier[k]), shift > 0 ? 0 : -shift) + q->out_zero_point;
+  if (v < q->act_min) v = q->act_min;
+  if (v > q->act_max) v = q->act_max;
   return (int8_t)v;
 }
 

@@ -21,7 +21,7 @@ void tflmt_conv2d_s8_naive(const tflmt_window* s, const tflmt_requant* q, const 
           }
         }
         if (bias) acc += bias[o];
-        y[((size_t)oy * s->out.w + ox) * s->out.c + o] = tflmt_requant_one(acc, q, o);
+        y[((size_t)oy * s->out.w + ox) * s->out.c + o] = tflmt_requant_reference(acc, q, o);
       }
     }
   }
@@ -43,7 +43,7 @@ void tflmt_depthwise_conv2d_s8_naive(const tflmt_window* s, const tflmt_requant*
           }
         }
         if (bias) acc += bias[c];
-        y[((size_t)oy * s->out.w + ox) * s->out.c + c] = tflmt_requant_one(acc, q, c);
+        y[((size_t)oy * s->out.w + ox) * s->out.c + c] = tflmt_requant_reference(acc, q, c);
       }
     }
   }
