@@ -3,7 +3,9 @@
  * input pixel that tap read, so the float sum of every input element runs over
  * taps in row-major order, then output channels (the spec's order). The int8
  * path folds the per-channel weight scales into the gradient first so one
- * int32 sum serves all channels. */
+ * int32 sum serves all channels. The float path sums 8 input channels at a time in
+ * registers (scatter8; a 1x1 conv also reuses each block's dequantized weights over all
+ * pixels, pointwise_f32). */
 #include "internal.h"
 
 static int32_t in_row(const tflmt_window* s, int32_t oy, int32_t i) {
@@ -14,10 +16,80 @@ static int32_t in_col(const tflmt_window* s, int32_t ox, int32_t j) {
   return ox * s->geo.stride_w + j * s->geo.dilation_w - s->geo.pad_left;
 }
 
+/* Output channels of one tap and one output pixel, summed into 8 consecutive input channels
+ * held in registers: the same additions in the same order as the scalar loop, without a
+ * load and a store of dx per multiply-add. */
+static void scatter8(float* d, const float* gp, const int8_t* wp, int32_t w_step, const float* w_scales,
+                     int32_t n_scales, int32_t oc) {
+  float a[8];
+  TFLMT_UNROLL8
+  for (int32_t k = 0; k < 8; ++k) a[k] = d[k];
+  for (int32_t o = 0; o < oc; ++o, wp += w_step) {
+    const float gv = gp[o];
+    if (gv == 0.0f) continue; /* adds exactly nothing */
+    const float so = tflmt_scale_at(w_scales, n_scales, o);
+    TFLMT_UNROLL8
+    for (int32_t k = 0; k < 8; ++k) a[k] += gv * ((float)wp[k] * so);
+  }
+  TFLMT_UNROLL8
+  for (int32_t k = 0; k < 8; ++k) d[k] = a[k];
+}
+
+/* 1x1 stride 1 without padding (input pixel = output pixel), in blocks of 8 output x 8 input
+ * channels: the block's 64 dequantized weights (float)w * s_o are formed once instead of once
+ * per pixel, and each pixel's 8 sums stay in registers across the block's output channels.
+ * Every dx element still receives its terms in output-channel order, zero gradients skipped. */
+static void pointwise_f32(const tflmt_window* s, const float* g, const int8_t* w, const float* w_scales,
+                          int32_t n_scales, float* dx) {
+  const int32_t ic = s->in.c, oc = s->out.c, pixels = s->out.h * s->out.w, c_full = ic & ~7;
+  float wq[8 * 8];
+  for (int32_t o0 = 0; o0 < oc; o0 += 8) {
+    const int32_t no = oc - o0 < 8 ? oc - o0 : 8;
+    for (int32_t c0 = 0; c0 < c_full; c0 += 8) {
+      for (int32_t o = 0; o < no; ++o) {
+        const float so = tflmt_scale_at(w_scales, n_scales, o0 + o);
+        const int8_t* wp = w + (o0 + o) * ic + c0;
+        for (int32_t c = 0; c < 8; ++c) wq[o * 8 + c] = (float)wp[c] * so;
+      }
+      for (int32_t p = 0; p < pixels; ++p) {
+        float* d = dx + p * ic + c0;
+        const float* gp = g + p * oc + o0;
+        float a[8];
+        TFLMT_UNROLL8
+        for (int32_t k = 0; k < 8; ++k) a[k] = d[k];
+        const float* wr = wq;
+        for (int32_t o = 0; o < no; ++o, wr += 8) {
+          const float gv = gp[o];
+          if (gv == 0.0f) continue; /* adds exactly nothing */
+          TFLMT_UNROLL8
+          for (int32_t k = 0; k < 8; ++k) a[k] += gv * wr[k];
+        }
+        TFLMT_UNROLL8
+        for (int32_t k = 0; k < 8; ++k) d[k] = a[k];
+      }
+    }
+    if (c_full == ic) continue;
+    for (int32_t p = 0; p < pixels; ++p) { /* the last ic % 8 channels */
+      const float* gp = g + p * oc + o0;
+      for (int32_t o = 0; o < no; ++o) {
+        const float gv = gp[o];
+        if (gv == 0.0f) continue;
+        const float so = tflmt_scale_at(w_scales, n_scales, o0 + o);
+        const int8_t* wp = w + (o0 + o) * ic;
+        for (int32_t c = c_full; c < ic; ++c) dx[p * ic + c] += gv * ((float)wp[c] * so);
+      }
+    }
+  }
+}
+
 void tflmt_conv_input_grad_f32(const tflmt_window* s, const float* g, const int8_t* w, const float* w_scales,
                                int32_t n_scales, float* dx) {
-  const int32_t ic = s->in.c, oc = s->out.c;
+  const int32_t ic = s->in.c, oc = s->out.c, w_step = s->kh * s->kw * ic;
   for (int32_t e = 0; e < s->in.h * s->in.w * ic; ++e) dx[e] = 0.0f;
+  if (tflmt_is_pointwise(s)) {
+    pointwise_f32(s, g, w, w_scales, n_scales, dx);
+    return;
+  }
   for (int32_t i = 0; i < s->kh; ++i) {
     for (int32_t j = 0; j < s->kw; ++j) {
       for (int32_t oy = 0; oy < s->out.h; ++oy) {
@@ -28,12 +100,15 @@ void tflmt_conv_input_grad_f32(const tflmt_window* s, const float* g, const int8
           if (x < 0 || x >= s->in.w) continue;
           float* d = dx + (y * s->in.w + x) * ic;
           const float* gp = g + (oy * s->out.w + ox) * oc;
-          for (int32_t o = 0; o < oc; ++o) {
+          const int8_t* w_tap = w + (i * s->kw + j) * ic;
+          int32_t c0 = 0;
+          for (; c0 + 8 <= ic; c0 += 8) scatter8(d + c0, gp, w_tap + c0, w_step, w_scales, n_scales, oc);
+          for (int32_t o = 0; o < oc && c0 < ic; ++o) {
             const float gv = gp[o];
             if (gv == 0.0f) continue; /* adds exactly nothing */
             const float so = tflmt_scale_at(w_scales, n_scales, o);
-            const int8_t* wp = w + ((o * s->kh + i) * s->kw + j) * ic;
-            for (int32_t c = 0; c < ic; ++c) d[c] += gv * ((float)wp[c] * so);
+            const int8_t* wp = w_tap + o * w_step;
+            for (int32_t c = c0; c < ic; ++c) d[c] += gv * ((float)wp[c] * so);
           }
         }
       }

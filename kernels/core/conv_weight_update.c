@@ -5,7 +5,8 @@
  * block's gradient [CONV_OB, kh, kw, in_c] exists at a time. Zero output
  * gradients (common after ReLU) are skipped; this leaves every float sum
  * bit-identical, since adding 0 * x changes nothing. A 1x1, stride-1 conv
- * without padding takes a direct path (input pixel = output pixel). */
+ * without padding takes a direct path (input pixel = output pixel); in float32 it keeps a
+ * 4x4 block of sums in registers over all pixels (pointwise_block_f32). */
 #include "internal.h"
 
 #define CONV_OB 4
@@ -38,6 +39,65 @@ static void update_channel_s8(const tflmt_window* s, int32_t o, const int32_t* a
   }
 }
 
+/* 1x1 stride-1 without padding, CONV_OB output channels and 4 input channels at a time: the
+ * 16 sums run over every pixel in registers. Each sum sees the same additions in the same
+ * pixel order as the scatter below (a pixel is skipped when the block's 4 gradients are all
+ * zero), so the result is bit-identical; only the loads and stores of acc are gone.
+ * acc is [CONV_OB][ic]; returns whether any pixel had a non-zero gradient. */
+static int pointwise_block_f32(const float* g, int32_t oc, int32_t pixels, const int8_t* x, int32_t ic,
+                               tflmt_quant xq, float* acc) {
+  int any = 0;
+  for (int32_t c0 = 0; c0 < ic; c0 += 4) {
+    float a00 = 0.0f, a01 = 0.0f, a02 = 0.0f, a03 = 0.0f, a10 = 0.0f, a11 = 0.0f, a12 = 0.0f, a13 = 0.0f;
+    float a20 = 0.0f, a21 = 0.0f, a22 = 0.0f, a23 = 0.0f, a30 = 0.0f, a31 = 0.0f, a32 = 0.0f, a33 = 0.0f;
+    const float* gp = g;
+    const int8_t* xp = x + c0;
+    for (int32_t p = 0; p < pixels; ++p, gp += oc, xp += ic) {
+      const float g0 = gp[0], g1 = gp[1], g2 = gp[2], g3 = gp[3];
+      if (g0 == 0.0f && g1 == 0.0f && g2 == 0.0f && g3 == 0.0f) continue;
+      const float x0 = (float)((int32_t)xp[0] - xq.zero_point) * xq.scale;
+      const float x1 = (float)((int32_t)xp[1] - xq.zero_point) * xq.scale;
+      const float x2 = (float)((int32_t)xp[2] - xq.zero_point) * xq.scale;
+      const float x3 = (float)((int32_t)xp[3] - xq.zero_point) * xq.scale;
+      a00 += g0 * x0;
+      a01 += g0 * x1;
+      a02 += g0 * x2;
+      a03 += g0 * x3;
+      a10 += g1 * x0;
+      a11 += g1 * x1;
+      a12 += g1 * x2;
+      a13 += g1 * x3;
+      a20 += g2 * x0;
+      a21 += g2 * x1;
+      a22 += g2 * x2;
+      a23 += g2 * x3;
+      a30 += g3 * x0;
+      a31 += g3 * x1;
+      a32 += g3 * x2;
+      a33 += g3 * x3;
+      any = 1;
+    }
+    float* a = acc + c0;
+    a[0] = a00;
+    a[1] = a01;
+    a[2] = a02;
+    a[3] = a03;
+    a[ic] = a10;
+    a[ic + 1] = a11;
+    a[ic + 2] = a12;
+    a[ic + 3] = a13;
+    a[2 * ic] = a20;
+    a[2 * ic + 1] = a21;
+    a[2 * ic + 2] = a22;
+    a[2 * ic + 3] = a23;
+    a[3 * ic] = a30;
+    a[3 * ic + 1] = a31;
+    a[3 * ic + 2] = a32;
+    a[3 * ic + 3] = a33;
+  }
+  return any;
+}
+
 tflmt_status tflmt_conv_weight_update_f32(const tflmt_window* s, const float* g, const int8_t* x, tflmt_quant xq,
                                           const float* qas, const tflmt_channel_map* channels, const tflmt_sgd* sgd,
                                           int8_t* w, void* scratch) {
@@ -47,8 +107,14 @@ tflmt_status tflmt_conv_weight_update_f32(const tflmt_window* s, const float* g,
   float* acc = (float*)scratch;
   for (int32_t o0 = 0; o0 < oc; o0 += CONV_OB) {
     const int32_t nb = oc - o0 < CONV_OB ? oc - o0 : CONV_OB;
-    for (int32_t e = 0; e < nb * kc; ++e) acc[e] = 0.0f;
     int any = 0;
+    if (pointwise && nb == CONV_OB && ic % 4 == 0) {
+      if (pointwise_block_f32(g + o0, oc, s->out.h * s->out.w, x, ic, xq, acc)) {
+        for (int32_t b = 0; b < nb; ++b) update_channel_f32(s, o0 + b, acc + b * kc, qas, channels, sgd, stream, w);
+      }
+      continue;
+    }
+    for (int32_t e = 0; e < nb * kc; ++e) acc[e] = 0.0f;
     for (int32_t oy = 0; oy < s->out.h; ++oy) {
       for (int32_t ox = 0; ox < s->out.w; ++ox) {
         const float* gp = g + (oy * s->out.w + ox) * oc + o0;

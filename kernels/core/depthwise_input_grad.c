@@ -1,6 +1,31 @@
 /* DEPTHWISE_CONV_2D input gradient: per channel, a transposed convolution,
- * scattered tap by tap (float order per element: taps in row-major order). */
+ * scattered tap by tap (float order per element: taps in row-major order). In float32,
+ * each tap's dequantized weights for 8 channels are formed once and kept in registers
+ * over all pixels (tap_block). */
 #include "internal.h"
+
+/* One tap of channels [c0, c0 + n), n <= 8: their dequantized weights stay in registers while
+ * the tap sweeps every output pixel (one multiply and one add per element, as in the plain
+ * scatter). n is a constant 8 at the main call, so that loop unrolls. */
+static TFLMT_ALWAYS_INLINE void tap_block(const tflmt_window* s, int32_t i, int32_t j, int32_t c0, int32_t n,
+                                          const float* g, const float* wq, float* dx) {
+  const int32_t c = s->in.c;
+  float wr[8] = {0.0f}; /* entries past n are never read */
+  TFLMT_UNROLL8
+  for (int32_t k = 0; k < n; ++k) wr[k] = wq[k];
+  for (int32_t oy = 0; oy < s->out.h; ++oy) {
+    const int32_t y = oy * s->geo.stride_h + i * s->geo.dilation_h - s->geo.pad_top;
+    if (y < 0 || y >= s->in.h) continue;
+    for (int32_t ox = 0; ox < s->out.w; ++ox) {
+      const int32_t x = ox * s->geo.stride_w + j * s->geo.dilation_w - s->geo.pad_left;
+      if (x < 0 || x >= s->in.w) continue;
+      float* d = dx + (y * s->in.w + x) * c + c0;
+      const float* gp = g + (oy * s->out.w + ox) * c + c0;
+      TFLMT_UNROLL8
+      for (int32_t k = 0; k < n; ++k) d[k] += gp[k] * wr[k];
+    }
+  }
+}
 
 void tflmt_depthwise_input_grad_f32(const tflmt_window* s, const float* g, const int8_t* w,
                                     const float* w_scales, int32_t n_scales, float* dx) {
@@ -9,15 +34,14 @@ void tflmt_depthwise_input_grad_f32(const tflmt_window* s, const float* g, const
   for (int32_t i = 0; i < s->kh; ++i) {
     for (int32_t j = 0; j < s->kw; ++j) {
       const int8_t* wp = w + (i * s->kw + j) * c;
-      for (int32_t oy = 0; oy < s->out.h; ++oy) {
-        const int32_t y = oy * s->geo.stride_h + i * s->geo.dilation_h - s->geo.pad_top;
-        if (y < 0 || y >= s->in.h) continue;
-        for (int32_t ox = 0; ox < s->out.w; ++ox) {
-          const int32_t x = ox * s->geo.stride_w + j * s->geo.dilation_w - s->geo.pad_left;
-          if (x < 0 || x >= s->in.w) continue;
-          float* d = dx + (y * s->in.w + x) * c;
-          const float* gp = g + (oy * s->out.w + ox) * c;
-          for (int32_t k = 0; k < c; ++k) d[k] += gp[k] * ((float)wp[k] * tflmt_scale_at(w_scales, n_scales, k));
+      for (int32_t c0 = 0; c0 < c; c0 += 8) {
+        float wq[8];
+        const int32_t n = c - c0 < 8 ? c - c0 : 8;
+        for (int32_t k = 0; k < n; ++k) wq[k] = (float)wp[c0 + k] * tflmt_scale_at(w_scales, n_scales, c0 + k);
+        if (n == 8) {
+          tap_block(s, i, j, c0, 8, g, wq, dx);
+        } else {
+          tap_block(s, i, j, c0, n, g, wq, dx);
         }
       }
     }

@@ -7,13 +7,6 @@
 #include "internal.h"
 #include "tflmt/forward.h"
 
-/* A kernel's variants instantiated from one body with constant flags. */
-#if defined(__GNUC__)
-#define TFLMT_ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define TFLMT_ALWAYS_INLINE inline
-#endif
-
 #if defined(__ARM_FEATURE_DSP)
 #include <arm_acle.h>
 #include <string.h>

@@ -9,6 +9,19 @@
 #define TFLMT_WEIGHT_MIN (-127)
 #define TFLMT_WEIGHT_MAX 127
 
+/* A kernel's variants instantiated from one body with constant arguments. */
+#if defined(__GNUC__)
+#define TFLMT_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define TFLMT_ALWAYS_INLINE inline
+#endif
+/* Fully unrolls the next loop (at most 8 iterations) so that its array lives in registers. */
+#if defined(__GNUC__)
+#define TFLMT_UNROLL8 _Pragma("GCC unroll 8")
+#else
+#define TFLMT_UNROLL8
+#endif
+
 static inline uint32_t tflmt_fmix32(uint32_t h) {
   h ^= h >> 16;
   h *= 0x85EBCA6Bu;
