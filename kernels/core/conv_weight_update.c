@@ -148,6 +148,46 @@ tflmt_status tflmt_conv_weight_update_f32(const tflmt_window* s, const float* g,
   return TFLMT_OK;
 }
 
+/* The int8 path's pointwise block: integer sums, so any order gives the same result; 16 of
+ * them in registers over all pixels. acc is [CONV_OB][ic]; returns whether any pixel had a
+ * non-zero gradient. */
+static int pointwise_block_s8(const int8_t* g, int32_t oc, int32_t pixels, const int8_t* x, int32_t ic,
+                              int32_t x_zero_point, int32_t* acc) {
+  int any = 0;
+  for (int32_t c0 = 0; c0 < ic; c0 += 4) {
+    int32_t a[CONV_OB][4] = {{0}};
+    const int8_t* gp = g;
+    const int8_t* xp = x + c0;
+    for (int32_t p = 0; p < pixels; ++p, gp += oc, xp += ic) {
+      const int32_t g0 = gp[0], g1 = gp[1], g2 = gp[2], g3 = gp[3];
+      if ((g0 | g1 | g2 | g3) == 0) continue;
+      const int32_t x0 = xp[0] - x_zero_point, x1 = xp[1] - x_zero_point;
+      const int32_t x2 = xp[2] - x_zero_point, x3 = xp[3] - x_zero_point;
+      a[0][0] += g0 * x0;
+      a[0][1] += g0 * x1;
+      a[0][2] += g0 * x2;
+      a[0][3] += g0 * x3;
+      a[1][0] += g1 * x0;
+      a[1][1] += g1 * x1;
+      a[1][2] += g1 * x2;
+      a[1][3] += g1 * x3;
+      a[2][0] += g2 * x0;
+      a[2][1] += g2 * x1;
+      a[2][2] += g2 * x2;
+      a[2][3] += g2 * x3;
+      a[3][0] += g3 * x0;
+      a[3][1] += g3 * x1;
+      a[3][2] += g3 * x2;
+      a[3][3] += g3 * x3;
+      any = 1;
+    }
+    for (int32_t b = 0; b < CONV_OB; ++b) {
+      for (int32_t c = 0; c < 4; ++c) acc[b * ic + c0 + c] = a[b][c];
+    }
+  }
+  return any;
+}
+
 tflmt_status tflmt_conv_weight_update_s8(const tflmt_window* s, const int8_t* g, float g_scale, const int8_t* x,
                                          tflmt_quant xq, const float* qas, const tflmt_channel_map* channels,
                                          const tflmt_sgd* sgd, int8_t* w, void* scratch) {
@@ -158,6 +198,14 @@ tflmt_status tflmt_conv_weight_update_s8(const tflmt_window* s, const int8_t* g,
   int32_t* acc = (int32_t*)scratch;
   for (int32_t o0 = 0; o0 < oc; o0 += CONV_OB) {
     const int32_t nb = oc - o0 < CONV_OB ? oc - o0 : CONV_OB;
+    if (pointwise && nb == CONV_OB && ic % 4 == 0) {
+      if (pointwise_block_s8(g + o0, oc, s->out.h * s->out.w, x, ic, xq.zero_point, acc)) {
+        for (int32_t b = 0; b < nb; ++b) {
+          update_channel_s8(s, o0 + b, acc + b * kc, acc_scale, qas, channels, sgd, stream, w);
+        }
+      }
+      continue;
+    }
     for (int32_t e = 0; e < nb * kc; ++e) acc[e] = 0;
     int any = 0;
     for (int32_t oy = 0; oy < s->out.h; ++oy) {
