@@ -89,16 +89,16 @@ static inline tflmt_channel_requant tflmt_unpack_multiplier(int32_t multiplier, 
   return r;
 }
 
-/* The folded form (r->folded); the sign correction [a<0] * -2^31 is a second multiply-add. */
+/* The folded form (r->folded). The sign correction [a<0] * 2^31 is a's own sign bit, which
+ * subtracts in two instructions (AND, then SUBS/SBC on the 64-bit sum). */
 static inline int32_t tflmt_folded_multiply(int32_t a, const tflmt_channel_requant* r) {
-  const int64_t p = (int64_t)a * r->multiplier + r->nudge + (int64_t)(int32_t)((uint32_t)a >> 31) * INT32_MIN;
+  const int64_t p = (int64_t)a * r->multiplier + r->nudge - (int64_t)((uint32_t)a & 0x80000000u);
   return (int32_t)(p >> 32) >> (r->right - 1);
 }
 
 static inline int32_t tflmt_apply_multiplier(int32_t x, const tflmt_channel_requant* r) {
-  const int32_t a = (int32_t)((uint32_t)x << r->left);
-  if (r->folded) return tflmt_folded_multiply(a, r);
-  return tflmt_rdbp(tflmt_srdhm(a, r->multiplier), r->right);
+  if (r->folded) return tflmt_folded_multiply(x, r); /* right >= 1, so left == 0 */
+  return tflmt_rdbp(tflmt_srdhm((int32_t)((uint32_t)x << r->left), r->multiplier), r->right);
 }
 
 static inline int32_t tflmt_mbqm(int32_t x, int32_t multiplier, int32_t shift) {
@@ -117,9 +117,10 @@ static inline tflmt_channel_requant tflmt_channel_requant_of(const tflmt_requant
 }
 
 /* The common case (r->fast) in the fewest instructions: one multiply-add for both roundings,
- * the sign correction as a second one, and a single saturation to int8. */
+ * the sign correction, and a single saturation to int8. A folded multiplier has a right shift,
+ * so no left shift. */
 static inline int8_t tflmt_requant_fast(int32_t acc, const tflmt_channel_requant* r) {
-  const int32_t v = tflmt_folded_multiply((int32_t)((uint32_t)acc << r->left), r) + r->zero_point;
+  const int32_t v = tflmt_folded_multiply(acc, r) + r->zero_point;
 #if defined(__ARM_FEATURE_DSP)
   return (int8_t)__ssat(v, 8);
 #else
