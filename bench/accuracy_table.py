@@ -44,6 +44,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples", "fa
 import quickstart as Q  # noqa: E402
 
 FIXED = "last:2"  # the trainable set of the precision rows
+ALL_LAYERS = 12  # the example's weighted layers (convs and the classifier)
 PRECISION_ROWS = [
     ("float32 TF fine-tuning", dict(kind="float")),
     # The same float fine-tuning, then deployed as int8 through the TF converter: what a user gets
@@ -58,6 +59,12 @@ PRECISION_ROWS = [
     # (tflm_train/headroom.py): 1x is the model as the TF converter quantized it.
     ("int8 + QAS, weight headroom 1x", dict(kind="int8", qas=True, grad_dtype="float32", headroom=1.0)),
     ("int8 + QAS, weight headroom 2x", dict(kind="int8", qas=True, grad_dtype="float32", headroom=2.0)),
+    # The QAS ablation again with every layer trained: the trainable tensors then span the stem,
+    # depthwise and pointwise convs and their int32 biases, whose scales differ by orders of
+    # magnitude, which is where one learning rate without QAS is expected to fall short.
+    ("float32 TF fine-tuning, all layers", dict(kind="float", scheme=f"last:{ALL_LAYERS}")),
+    ("int8 SGD, no QAS, all layers", dict(kind="int8", qas=False, grad_dtype="float32", scheme="full")),
+    ("int8 + QAS, all layers", dict(kind="int8", qas=True, grad_dtype="float32", scheme="full")),
 ]
 SCHEME_ROWS = ["classifier", "bias", "last:2", "last:3", "auto"]
 
