@@ -64,7 +64,7 @@ static inline int32_t tflmt_rdbp(int32_t x, int32_t e) {
  * With a positive multiplier b and a right shift e >= 1 (every conv and FC multiplier TFLM
  * computes for a scale below 0.5), the two roundings fold into one 64-bit multiply-add:
  * rdbp(srdhm(a, b), e) = floor((a*b + 2^30 + 2^(30+e) - [a<0]*2^31) / 2^(31+e)).
- * Why: floor(floor(P / 2^31) + c) / 2^e) = floor((P + c*2^31) / 2^(31+e)) for integer c,
+ * Why: floor((floor(P / 2^31) + c) / 2^e) = floor((P + c*2^31) / 2^(31+e)) for integer c,
  * gemmlowp's tie rule is c = 2^(e-1) - [x<0], and [x<0] may be read as [a<0] because the
  * only a for which they differ give x = 0, which rounds to 0 either way. The quotient is
  * the high word shifted by e-1. Other multipliers take gemmlowp's two steps. */
