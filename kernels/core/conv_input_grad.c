@@ -8,14 +8,6 @@
  * pixels, pointwise_f32). */
 #include "internal.h"
 
-static int32_t in_row(const tflmt_window* s, int32_t oy, int32_t i) {
-  return oy * s->geo.stride_h + i * s->geo.dilation_h - s->geo.pad_top;
-}
-
-static int32_t in_col(const tflmt_window* s, int32_t ox, int32_t j) {
-  return ox * s->geo.stride_w + j * s->geo.dilation_w - s->geo.pad_left;
-}
-
 /* Output channels of one tap and one output pixel, summed into 8 consecutive input channels
  * held in registers: the same additions in the same order as the scalar loop, without a
  * load and a store of dx per multiply-add. */
@@ -93,10 +85,10 @@ void tflmt_conv_input_grad_f32(const tflmt_window* s, const float* g, const int8
   for (int32_t i = 0; i < s->kh; ++i) {
     for (int32_t j = 0; j < s->kw; ++j) {
       for (int32_t oy = 0; oy < s->out.h; ++oy) {
-        const int32_t y = in_row(s, oy, i);
+        const int32_t y = tflmt_tap_row(s, oy, i);
         if (y < 0 || y >= s->in.h) continue;
         for (int32_t ox = 0; ox < s->out.w; ++ox) {
-          const int32_t x = in_col(s, ox, j);
+          const int32_t x = tflmt_tap_col(s, ox, j);
           if (x < 0 || x >= s->in.w) continue;
           float* d = dx + (y * s->in.w + x) * ic;
           const float* gp = g + (oy * s->out.w + ox) * oc;
@@ -134,10 +126,10 @@ tflmt_status tflmt_conv_input_grad_s8(const tflmt_window* s, const int8_t* g, fl
   for (int32_t i = 0; i < s->kh; ++i) {
     for (int32_t j = 0; j < s->kw; ++j) {
       for (int32_t oy = 0; oy < s->out.h; ++oy) {
-        const int32_t y = in_row(s, oy, i);
+        const int32_t y = tflmt_tap_row(s, oy, i);
         if (y < 0 || y >= s->in.h) continue;
         for (int32_t ox = 0; ox < s->out.w; ++ox) {
-          const int32_t x = in_col(s, ox, j);
+          const int32_t x = tflmt_tap_col(s, ox, j);
           if (x < 0 || x >= s->in.w) continue;
           int32_t* d = acc + (y * s->in.w + x) * ic;
           const int8_t* gp = gh + (oy * s->out.w + ox) * oc;

@@ -127,10 +127,10 @@ tflmt_status tflmt_conv_weight_update_f32(const tflmt_window* s, const float* g,
         if (!nz) continue;
         any = 1;
         for (int32_t i = 0; i < s->kh; ++i) {
-          const int32_t y = oy * s->geo.stride_h + i * s->geo.dilation_h - s->geo.pad_top;
+          const int32_t y = tflmt_tap_row(s, oy, i);
           if (!pointwise && (y < 0 || y >= s->in.h)) continue;
           for (int32_t j = 0; j < s->kw; ++j) {
-            const int32_t xx = ox * s->geo.stride_w + j * s->geo.dilation_w - s->geo.pad_left;
+            const int32_t xx = tflmt_tap_col(s, ox, j);
             if (!pointwise && (xx < 0 || xx >= s->in.w)) continue;
             const int8_t* xp = x + (pointwise ? oy * s->in.w + ox : y * s->in.w + xx) * ic;
             float* a = acc + (i * s->kw + j) * ic;
@@ -220,10 +220,10 @@ tflmt_status tflmt_conv_weight_update_s8(const tflmt_window* s, const int8_t* g,
         if (!nz) continue;
         any = 1;
         for (int32_t i = 0; i < s->kh; ++i) {
-          const int32_t y = oy * s->geo.stride_h + i * s->geo.dilation_h - s->geo.pad_top;
+          const int32_t y = tflmt_tap_row(s, oy, i);
           if (!pointwise && (y < 0 || y >= s->in.h)) continue;
           for (int32_t j = 0; j < s->kw; ++j) {
-            const int32_t xx = ox * s->geo.stride_w + j * s->geo.dilation_w - s->geo.pad_left;
+            const int32_t xx = tflmt_tap_col(s, ox, j);
             if (!pointwise && (xx < 0 || xx >= s->in.w)) continue;
             const int8_t* xp = x + (pointwise ? oy * s->in.w + ox : y * s->in.w + xx) * ic;
             int32_t* a = acc + (i * s->kw + j) * ic;

@@ -27,10 +27,10 @@ static void tap_sums_f32(const tflmt_window* s, int32_t i, int32_t j, int32_t c0
   const int32_t c = s->in.c;
   float a[8] = {0.0f};
   for (int32_t oy = 0; oy < s->out.h; ++oy) {
-    const int32_t y = oy * s->geo.stride_h + i * s->geo.dilation_h - s->geo.pad_top;
+    const int32_t y = tflmt_tap_row(s, oy, i);
     if (y < 0 || y >= s->in.h) continue;
     for (int32_t ox = 0; ox < s->out.w; ++ox) {
-      const int32_t xx = ox * s->geo.stride_w + j * s->geo.dilation_w - s->geo.pad_left;
+      const int32_t xx = tflmt_tap_col(s, ox, j);
       if (xx < 0 || xx >= s->in.w) continue;
       const int8_t* xp = x + (y * s->in.w + xx) * c + c0;
       const float* gp = g + (oy * s->out.w + ox) * c + c0;
@@ -59,12 +59,12 @@ tflmt_status tflmt_depthwise_weight_update_f32(const tflmt_window* s, const floa
   for (int32_t e = 0; e < kc; ++e) acc[e] = 0.0f;
   for (int32_t oy = 0; oy < s->out.h; ++oy) {
     for (int32_t i = 0; i < s->kh; ++i) {
-      const int32_t y = oy * s->geo.stride_h + i * s->geo.dilation_h - s->geo.pad_top;
+      const int32_t y = tflmt_tap_row(s, oy, i);
       if (y < 0 || y >= s->in.h) continue;
       for (int32_t ox = 0; ox < s->out.w; ++ox) {
         const float* gp = g + (oy * s->out.w + ox) * gc;
         for (int32_t j = 0; j < s->kw; ++j) {
-          const int32_t xx = ox * s->geo.stride_w + j * s->geo.dilation_w - s->geo.pad_left;
+          const int32_t xx = tflmt_tap_col(s, ox, j);
           if (xx < 0 || xx >= s->in.w) continue;
           const int8_t* xp = x + (y * s->in.w + xx) * c;
           float* a = acc + (i * s->kw + j) * c;
@@ -87,12 +87,12 @@ tflmt_status tflmt_depthwise_weight_update_s8(const tflmt_window* s, const int8_
   for (int32_t e = 0; e < kc; ++e) acc[e] = 0;
   for (int32_t oy = 0; oy < s->out.h; ++oy) {
     for (int32_t i = 0; i < s->kh; ++i) {
-      const int32_t y = oy * s->geo.stride_h + i * s->geo.dilation_h - s->geo.pad_top;
+      const int32_t y = tflmt_tap_row(s, oy, i);
       if (y < 0 || y >= s->in.h) continue;
       for (int32_t ox = 0; ox < s->out.w; ++ox) {
         const int8_t* gp = g + (oy * s->out.w + ox) * gc;
         for (int32_t j = 0; j < s->kw; ++j) {
-          const int32_t xx = ox * s->geo.stride_w + j * s->geo.dilation_w - s->geo.pad_left;
+          const int32_t xx = tflmt_tap_col(s, ox, j);
           if (xx < 0 || xx >= s->in.w) continue;
           const int8_t* xp = x + (y * s->in.w + xx) * c;
           int32_t* a = acc + (i * s->kw + j) * c;

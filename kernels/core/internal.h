@@ -85,6 +85,16 @@ static inline int32_t tflmt_map_channels(const tflmt_channel_map* m, int32_t x_c
   return m ? m->weight_channels : x_channels;
 }
 
+/* The input row / column that tap i / j of output row oy / column ox reads (may lie in the
+ * padding: callers skip values outside [0, in.h) / [0, in.w)). */
+static inline int32_t tflmt_tap_row(const tflmt_window* s, int32_t oy, int32_t i) {
+  return oy * s->geo.stride_h + i * s->geo.dilation_h - s->geo.pad_top;
+}
+
+static inline int32_t tflmt_tap_col(const tflmt_window* s, int32_t ox, int32_t j) {
+  return ox * s->geo.stride_w + j * s->geo.dilation_w - s->geo.pad_left;
+}
+
 /* A 1x1, stride-1 conv without padding: input pixel = output pixel. */
 static inline int tflmt_is_pointwise(const tflmt_window* s) {
   return s->kh == 1 && s->kw == 1 && s->geo.stride_h == 1 && s->geo.stride_w == 1 && s->geo.pad_top == 0 &&
