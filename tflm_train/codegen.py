@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import forward_params as FP
 from . import memory
 from . import quant as Q
 from . import schema as S
@@ -157,13 +158,11 @@ class _Emitter:
         k = op.kind
         q = io.qparams
         if k in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
-            qx, qw, qy = q(self.t[op.x]), q(self.t[op.weight]), q(self.t[op.y])
-            mult, shift = F.conv_multipliers(qx.per_tensor_scale, qw.scale, qy.per_tensor_scale)
-            lo, hi = Q.activation_range(op.activation, qy.per_tensor_scale, qy.per_tensor_zero_point)
-            m = self.new_array("int32_t", "mult", mult)
-            s = self.new_array("int32_t", "shift", shift)
-            rq = (f"static const tflmt_requant rq = {{{qx.per_tensor_zero_point}, {qy.per_tensor_zero_point}, "
-                  f"{lo}, {hi}, {m}, {s}, {len(mult)}}};")
+            p = FP.requant(self.t, op)
+            m = self.new_array("int32_t", "mult", p.multiplier)
+            s = self.new_array("int32_t", "shift", p.shift)
+            rq = (f"static const tflmt_requant rq = {{{p.in_zero_point}, {p.out_zero_point}, "
+                  f"{p.act_min}, {p.act_max}, {m}, {s}, {len(p.multiplier)}}};")
             w, b = self.ptr(op.weight), self.ptr(op.bias, "int32_t") if op.bias >= 0 else "NULL"
             x, y = self.ptr(op.x), self.ptr(op.y)
             if k == "FULLY_CONNECTED":

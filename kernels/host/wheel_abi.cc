@@ -202,7 +202,18 @@ bool Append(Resolver* r, const char* name, const TFLMRegistration* tmpl) {
   return true;
 }
 
+// The resolver's own entry of a builtin (to wrap its kernel), or nullptr.
+TFLMRegistration* FindBuiltin(void* resolver, int32_t code) {
+  auto* r = static_cast<Resolver*>(resolver);
+  const TFLMRegistration* reg = g_bind.find_by_code(r, code);
+  if (reg < &r->regs[0] || reg >= &r->regs[r->len]) return nullptr;  // not an entry of this resolver
+  return const_cast<TFLMRegistration*>(reg);
+}
+
 }  // namespace
+
+bool WrapForwardKernels(TFLMRegistration* (*find_builtin)(void*, int32_t), void* resolver);  // fast_forward.cc
+
 }  // namespace host
 }  // namespace tflmt
 
@@ -232,6 +243,16 @@ TFLMT_EXPORT bool TflmtRegisterTrainingOps(void* resolver) {
   const tflmt::TrainingOp* ops = tflmt::TrainingOps(&n);
   for (int i = 0; i < n; ++i) {
     if (!Append(r, ops[i].name, ops[i].registration())) return false;
+  }
+  return true;
+}
+
+// The same, and the wheel's CONV_2D / DEPTHWISE_CONV_2D wrapped so that the ops
+// Python planned (tflmt_host_fast_forward_add) run on kernels/core (fast_forward.cc).
+TFLMT_EXPORT bool TflmtRegisterTrainingOpsFastForward(void* resolver) {
+  if (!TflmtRegisterTrainingOps(resolver)) return false;
+  if (!WrapForwardKernels(FindBuiltin, resolver)) {
+    return Fail("the wheel's CONV_2D/DEPTHWISE_CONV_2D kernels are not the ones wrapped before");
   }
   return true;
 }

@@ -16,21 +16,26 @@ class Trainer:
     backend="reference" executes the numpy spec of every op; backend="tflm" runs
     the graph in TFLM's MicroInterpreter (the pinned tflite-micro wheel) with
     tflm-train's C kernels. `arena_size` (tflm only) is the tensor arena in bytes;
-    by default it is sized from the analytic memory model.
+    by default it is sized from the analytic memory model. `fast_forward` (tflm only)
+    runs CONV_2D and DEPTHWISE_CONV_2D on tflm-train's optimised int8 kernels instead
+    of the wheel's reference kernels: same results bit for bit, a faster step.
     """
 
-    def __init__(self, tm: TrainingModel | bytes | str, backend: str = "reference", arena_size: int | None = None):
+    def __init__(self, tm: TrainingModel | bytes | str, backend: str = "reference", arena_size: int | None = None,
+                 fast_forward: bool = False):
         if not isinstance(tm, TrainingModel):
             tm = load(tm)
         if backend not in BACKENDS:
             raise InputError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
         if arena_size is not None and backend != "tflm":
             raise InputError("arena_size applies to the tflm backend only")
+        if fast_forward and backend != "tflm":
+            raise InputError("fast_forward applies to the tflm backend only")
         self.model = tm
         self.backend_name = backend
         if backend == "tflm":
             from .tflm import TflmBackend
-            self._backend = TflmBackend(tm, arena_size)
+            self._backend = TflmBackend(tm, arena_size, fast_forward)
         else:
             self._backend = ReferenceBackend(tm)
 

@@ -22,6 +22,7 @@ from ..errors import DivergenceError, TflmTrainError
 from ..model import TrainingModel
 from ..reference.forward import dequantize
 from . import export as E
+from . import fast_forward as FF
 from . import native as N
 
 _ALLOC_RE = {
@@ -70,12 +71,12 @@ def _call_tflm(fn, what: str, with_registration_error: bool = False):
     raise TflmError(f"{what}: {detail or error}" + (f" ({native})" if native else ""))
 
 
-def _interpreter(model: bytes, arena_size: int):
+def _interpreter(model: bytes, arena_size: int, registerer: str = N.REGISTERER):
     from tflite_micro.python.tflite_micro import runtime
 
     N.host()  # our registerer must be loaded (RTLD_GLOBAL) and bound before the wheel looks it up
     try:
-        return _call_tflm(lambda: runtime.Interpreter.from_bytes(model, custom_op_registerers=[N.REGISTERER],
+        return _call_tflm(lambda: runtime.Interpreter.from_bytes(model, custom_op_registerers=[registerer],
                                                                  arena_size=arena_size),
                           "TFLM could not load the model", with_registration_error=True)
     except MemoryError:
@@ -103,7 +104,7 @@ def default_arena(tm: TrainingModel) -> int:
 
 
 class TflmBackend:
-    def __init__(self, tm: TrainingModel, arena_size: int | None = None):
+    def __init__(self, tm: TrainingModel, arena_size: int | None = None, fast_forward: bool = False):
         self.tm = tm
         self.lib = N.host()
         # A private copy: its address keys our state, and it must outlive the interpreter.
@@ -111,9 +112,15 @@ class TflmBackend:
         base = np.frombuffer(self._model, np.uint8)
         self._range = (base.ctypes.data, base.ctypes.data + base.size)
         self.lib.tflmt_state_forget(C.c_void_p(self._range[0]), C.c_void_p(self._range[1]))
+        FF.forget(self.lib, *self._range)
         self.arena_size = arena_size or default_arena(tm)
-        self.interp = _interpreter(self._model, self.arena_size)
-        weakref.finalize(self, self.lib.tflmt_state_forget, C.c_void_p(self._range[0]), C.c_void_p(self._range[1]))
+        self.fast_forward = fast_forward
+        registerer = N.REGISTERER
+        if fast_forward:
+            self._plans = FF.install(self.lib, self._model, self._range[0], tm.forward_ops)
+            registerer = FF.REGISTERER
+        self.interp = _interpreter(self._model, self.arena_size, registerer)
+        weakref.finalize(self, _forget, self.lib, self._range)
         g = tm.graph
         self._logits_q = io.qparams(tm.tensors[g.logitsTensor])
         self._state = self._locate_state()
@@ -221,6 +228,11 @@ class TflmBackend:
                 "trainable_bytes": sum(e.bytes for e, *_ in self._state.values()),
             },
         }
+
+
+def _forget(lib, rng: tuple[int, int]) -> None:
+    lib.tflmt_state_forget(C.c_void_p(rng[0]), C.c_void_p(rng[1]))
+    FF.forget(lib, *rng)
 
 
 def _checkpoint_status(st: int, what: str, slot_bytes: int, record: int) -> None:
