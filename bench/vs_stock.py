@@ -8,6 +8,9 @@ Rows (see bench/stock_training.py for why stock TFLite training needs a stand-in
   ours-full     tflm-train, int8 + QAS, full update, TFLM backend
   ours-sparse   tflm-train, a sparse scheme: last:2 (small CNN); "auto" under 1.10x the inference arena (MbV2)
   ours-paper    tflm-train, the paper's released ~100 KB scheme (MbV2)
+  ours-*-ff     the same, with Trainer(fast_forward=True): the wheel's reference CONV_2D and
+                DEPTHWISE_CONV_2D replaced by kernels/core's int8 kernels (bit-exact) in the same
+                interpreter; the other rows run the wheel's own kernels
 
 Memory: each row runs in its own process; its peak RSS (VmHWM) minus that of a process that
 only imported the same runtime. For TFLM rows also the arena TFLM reports. Time: median
@@ -37,9 +40,9 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 MODELS = {"small": "Fashion-MNIST example CNN (mcu, 28x28x1)", "mbv2": "MobileNetV2-w0.35, 128x128x3"}
-ROWS = ("litert", "tflm-stock", "tf", "torch", "ours-full", "ours-sparse", "ours-paper")
-RUNTIME_OF = {"litert": "litert", "tflm-stock": "tflm", "tf": "tf", "torch": "torch", "ours-full": "tflm",
-              "ours-sparse": "tflm", "ours-paper": "tflm"}
+OURS = ("ours-full", "ours-sparse", "ours-paper", "ours-sparse-ff", "ours-paper-ff")
+ROWS = ("litert", "tflm-stock", "tf", "torch") + OURS
+RUNTIME_OF = {"litert": "litert", "tflm-stock": "tflm", "tf": "tf", "torch": "torch", **{r: "tflm" for r in OURS}}
 KB, MB = 1024, 1024 * 1024
 
 
@@ -196,11 +199,12 @@ def child(row: str, work: str, model: str, steps: int) -> dict:
             return {"skipped": "PyTorch is not installed (optional; not part of the pinned stack)"}
         return {"skipped": "PyTorch row not implemented for the generic program"}
     import tflm_train as tt
-    name = {"ours-full": "full", "ours-sparse": "sparse", "ours-paper": "paper"}[row]
+    fast_forward = row.endswith("-ff")
+    name = row.removeprefix("ours-").removesuffix("-ff")
     if not os.path.exists(p(f"{name}.train.tflite")):
         return {"skipped": "no such scheme for this model"}
     tm = tt.load(p(f"{name}.train.tflite"))
-    tr = tt.Trainer(tm, backend="tflm")
+    tr = tt.Trainer(tm, backend="tflm", fast_forward=fast_forward)
     losses = []
     ms = timed(lambda: losses.append(tr.train_step(x, int(y[0]))), steps)
     hwm = vm_hwm_kb()  # before memory_report, which builds a second (inference) interpreter
@@ -293,7 +297,7 @@ def plot(results: dict, path: str) -> None:
     for col, model in enumerate(models):
         rows = {k: v for k, v in results["models"][model]["rows"].items() if "median_ms" in v}
         names = list(rows)
-        mem = [(r.get("arena_bytes") if k in ("tflm-stock", "ours-full", "ours-sparse", "ours-paper")
+        mem = [(r.get("arena_bytes") if k == "tflm-stock" or k in OURS
                 else r.get("rss_increase_bytes")) or 0 for k, r in rows.items()]
         colors = ["tab:green" if k.startswith("ours") else "tab:gray" for k in names]
         ax = axes[0][col]
@@ -327,13 +331,15 @@ def print_table(results: dict) -> None:
         what = {"litert": "stand-in, builtin-op gradients, float, full", "tflm-stock": "same .tflite in TFLM",
                 "tf": "tf.function step, float, full", "torch": "", "ours-full": "int8+QAS, full update",
                 "ours-sparse": "int8+QAS, sparse update (auto under 1.10x inference, or last:2)",
-                "ours-paper": "int8+QAS, the paper's ~100 KB scheme"}
+                "ours-paper": "int8+QAS, the paper's ~100 KB scheme",
+                "ours-sparse-ff": "ours-sparse, fast_forward (our int8 conv kernels in the interpreter)",
+                "ours-paper-ff": "ours-paper, fast_forward"}
         for row in ROWS:
             r = rows[row]
             if "median_ms" not in r:
                 print(f"| {row} | {r.get('skipped') or r.get('error')} | - | - | - | - |")
                 continue
-            if row in ("tflm-stock", "ours-full", "ours-sparse", "ours-paper"):
+            if row == "tflm-stock" or row in OURS:
                 mem, label = r.get("arena_bytes"), "arena"
             else:
                 mem, label = r.get("rss_increase_bytes"), "RSS +"

@@ -46,6 +46,8 @@ flags.DEFINE_string("data", None, "fit: .npz training data (x, y)")
 flags.DEFINE_string("eval_data", None, "fit: .npz test data (x, y) for accuracy before and after")
 flags.DEFINE_integer("epochs", 1, "fit: passes over the data")
 flags.DEFINE_enum("backend", "tflm", ["tflm", "reference"], "fit: TFLM's interpreter or the numpy reference")
+flags.DEFINE_bool("fast_forward", True, "fit --backend=tflm: run CONV_2D/DEPTHWISE_CONV_2D on tflm-train's optimised "
+                  "int8 kernels instead of the wheel's reference kernels (bit-exact; --nofast_forward for the wheel's)")
 flags.DEFINE_string("output_dir", None, "export-c: folder for <name>.h and <name>.c")
 flags.DEFINE_string("name", "model", "export-c: C identifier prefix")
 
@@ -262,7 +264,7 @@ def cmd_fit(args: list[str]) -> int:
     if os.path.abspath(out) == os.path.abspath(path):
         raise InputError(f"--output {out} would overwrite the input model; choose another file")
     tm = load(path)
-    trainer = Trainer(tm, backend=FLAGS.backend)
+    trainer = Trainer(tm, backend=FLAGS.backend, fast_forward=FLAGS.fast_forward and FLAGS.backend == "tflm")
     ev = load_npz(FLAGS.eval_data) if FLAGS.eval_data else None
     if ev is not None:
         print(f"accuracy before: {100 * trainer.evaluate(*ev):.1f}% on {len(ev[0])} samples")
