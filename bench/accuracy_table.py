@@ -8,9 +8,10 @@ class, batch 1, `--epochs` epochs, plain SGD. Rows:
   deployed as int8 through the TF converter (the int8 forward pass's own cost);
   int8 SGD without QAS; int8 + QAS with float32 gradients; int8 + QAS with int8 gradients;
   ablations of int8 + QAS: round to nearest, weight headroom 1x and 2x (default 4x);
-  schemes classifier / bias-only / last-2 / last-3 / auto (budget = last-2's measured arena;
-  searched once per seed, its contribution analysis on the training samples at the rate that
-  seed's last-2 was tuned to),
+  schemes classifier / bias-only / last-2 / last-3 / last-4 / last-6 / auto (budget = last-2's
+  measured arena) / auto@last:3 and auto@last:6 (budget = last-K's measured arena); each auto scheme is searched
+  once per seed, its contribution analysis on the training samples at the rate that seed's last-2
+  was tuned to,
   int8 + QAS, float32 gradients, each with its TFLM-measured training arena.
 
 Every int8 row runs on the TFLM backend (TFLM's MicroInterpreter + our kernels); a step the
@@ -66,7 +67,9 @@ PRECISION_ROWS = [
     ("int8 SGD, no QAS, all layers", dict(kind="int8", qas=False, grad_dtype="float32", scheme="full")),
     ("int8 + QAS, all layers", dict(kind="int8", qas=True, grad_dtype="float32", scheme="full")),
 ]
-SCHEME_ROWS = ["classifier", "bias", "last:2", "last:3", "auto"]
+# "auto" searches under last-2's measured arena, "auto@last:K" under last-K's; the target compares an
+# auto scheme with every last-K (and bias-only) of the same or larger measured arena.
+SCHEME_ROWS = ["classifier", "bias", "last:2", "last:3", "last:4", "last:6", "auto", "auto@last:3", "auto@last:6"]
 
 
 def validation_split(seed: int, per_class: int, n: int = 100):
@@ -142,20 +145,20 @@ class Task:
         self.xs, self.ys, self.xt, self.yt = Q.new_task(per_class, seed, test_samples)
         rng = np.random.default_rng(seed)
         self.order = np.concatenate([rng.permutation(len(self.xs)) for _ in range(epochs)])
-        self._auto = None
+        self._auto: dict[str, str] = {}
         self.analysis_lr = None  # set to last-2's tuned rate before the auto row runs
 
-    def auto_scheme(self) -> str:
-        """The auto scheme at last-2's measured arena, searched once per seed: the contribution analysis
-        runs on the training samples at the rate this seed's last-2 was tuned to (the rate the user
-        trains with); the row then tunes its own training rate like every other row."""
-        if self._auto is None:
-            tr = tt.Trainer(tt.convert_tflite(self.int8, scheme=FIXED), backend="tflm")
+    def auto_scheme(self, budget_of: str) -> str:
+        """The auto scheme at `budget_of`'s measured arena, searched once per seed: the contribution
+        analysis runs on the training samples at the rate this seed's last-2 was tuned to (the rate the
+        user trains with); the row then tunes its own training rate like every other row."""
+        if budget_of not in self._auto:
+            tr = tt.Trainer(tt.convert_tflite(self.int8, scheme=budget_of), backend="tflm")
             budget = tr.memory_report()["tflm"]["training_arena_bytes"]
             tm = tt.convert_tflite(self.int8, scheme="auto", sram_budget=budget, seed=self.seed, progress=False,
                                    learning_rate=self.analysis_lr, train_data=list(zip(self.xs, self.ys)))
-            self._auto = tm.scheme
-        return self._auto
+            self._auto[budget_of] = tm.scheme
+        return self._auto[budget_of]
 
     def run(self, row: dict, lr: float, eval_x, eval_y) -> tuple[float, int | None, str]:
         """(accuracy on eval_x, measured training arena, scheme text)."""
@@ -171,8 +174,8 @@ class Task:
         scheme = row.get("scheme", FIXED)
         kw = dict(grad_dtype=row.get("grad_dtype", "float32"), qas=row.get("qas", True),
                   rounding=row.get("rounding", "stochastic"), headroom=row.get("headroom", DEFAULT_WEIGHT_HEADROOM))
-        if scheme == "auto":
-            scheme = self.auto_scheme()
+        if scheme.startswith("auto"):
+            scheme = self.auto_scheme(scheme.partition("@")[2] or FIXED)
         tm = int8_model(self.int8, scheme, lr, self.seed, **kw)
         tr = int8_train(tm, self.xs, self.ys, self.order)
         arena = tr.memory_report()["tflm"]["training_arena_bytes"]
@@ -237,7 +240,7 @@ def main(argv=None) -> int:
                 per_seed[label].append((r["learning_rate"][i], r["accuracy"][i], r["training_arena_bytes"][i],
                                         r["schemes"][i]))
                 continue
-            if row.get("scheme") == "auto":
+            if row.get("scheme", "").startswith("auto"):
                 task.analysis_lr = per_seed[f"scheme {FIXED}"][-1][0]
             log(f"seed {s}: tuning {label}")
             lr = tune(task, row, xv, yv, log)
@@ -270,6 +273,7 @@ def main(argv=None) -> int:
         "qas_minus_float_then_int8_per_seed": paired("int8 + QAS, float32 grads", "float32 TF fine-tuning -> int8"),
         "float_then_int8_minus_float_per_seed": paired("float32 TF fine-tuning -> int8", "float32 TF fine-tuning"),
         "auto_minus_last2_per_seed": paired("scheme auto", "scheme last:2"),
+        "auto_at_last3_minus_last3_per_seed": paired("scheme auto@last:3", "scheme last:3"),
     }
     out = {"date": time.strftime("%Y-%m-%d"), "machine": platform.platform(), "seeds": seeds,
            "per_class": args.per_class, "epochs": args.epochs, "test_samples": args.test_samples,

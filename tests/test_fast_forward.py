@@ -58,3 +58,30 @@ def test_fast_forward_is_a_tflm_option():
     tm = tt.convert_tflite(data, scheme="last:2")
     with pytest.raises(tt.InputError, match="fast_forward applies to the tflm backend only"):
         tt.Trainer(tm, fast_forward=True)
+
+
+def test_fast_forward_dilated_and_strided_convs():
+    import tensorflow as tf
+
+    import nets
+
+    L = tf.keras.layers
+    x = inp = tf.keras.Input((14, 14, 3))
+    x = L.Conv2D(6, 3, dilation_rate=2, padding="same", activation="relu")(x)
+    x = L.DepthwiseConv2D(3, dilation_rate=2, padding="same", activation="relu6")(x)
+    x = L.DepthwiseConv2D(5, strides=2, padding="valid", activation="relu")(x)
+    x = L.Conv2D(8, 1)(x)
+    x = L.GlobalAveragePooling2D()(x)
+    model = tf.keras.Model(inp, L.Dense(3)(x))
+    shape = (14, 14, 3)
+    data = tt.keras_to_int8_tflite(nets.init_random(model, seed=4), nets.samples(shape, 20, 1))
+    tm = tt.convert_tflite(data, scheme="full", learning_rate=0.05)
+    plain, fast = tt.Trainer(tm, backend="tflm"), tt.Trainer(tm, backend="tflm", fast_forward=True)
+    before = FF.calls(N.library())
+    rng = np.random.default_rng(5)
+    for i in range(3):
+        x = rng.integers(-128, 128, shape).astype(np.int8)
+        assert np.float32(plain.train_step(x, i % 3)) == np.float32(fast.train_step(x, i % 3))
+    (pp, sp), (pf, sf) = _state(plain), _state(fast)
+    assert sp == sf and all(np.array_equal(pp[k], pf[k]) for k in pp)
+    assert FF.calls(N.library()) - before == _convs(tm) * 3

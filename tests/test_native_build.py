@@ -78,6 +78,7 @@ def test_core_suite_under_asan_ubsan(tmp_path):
 
 def test_tflm_backend_suite_under_asan_ubsan(tmp_path):
     """Our TFLM op library (and host glue) instrumented, inside the wheel's real interpreter: training,
-    sparse updates, checkpoints (power cut at every byte) and the corrupt-model corpus."""
+    sparse updates, checkpoints (power cut at every byte), the corrupt-model corpus and fast_forward."""
     _pytest_under_sanitizers(_sanitized_library(tmp_path, with_tflm=True), "test_tflm_backend.py",
-                             "test_sparse_scheme.py", "test_checkpoint.py", "test_corrupt_models.py")
+                             "test_sparse_scheme.py", "test_checkpoint.py", "test_corrupt_models.py",
+                             "test_fast_forward.py")

@@ -161,15 +161,20 @@ static void conv_pointwise(const tflmt_window* s, const tflmt_requant* q, const 
   }
 }
 
-void tflmt_conv2d_s8(const tflmt_window* s, const tflmt_requant* q, const int8_t* x, const int8_t* w,
-                     const int32_t* bias, int8_t* y, void* scratch) {
-  if (tflmt_is_pointwise(s)) {
-    conv_pointwise(s, q, x, w, bias, y);
-    return;
-  }
+/* Output channels whose requantization the im2col path unpacks once per call (on the stack)
+ * rather than once per pixel pair; wider layers unpack per pixel pair. */
+#define TFLMT_CONV_RQ_CACHE 32
+
+static TFLMT_ALWAYS_INLINE void conv_im2col(const tflmt_window* s, const tflmt_requant* q, const int8_t* x,
+                                                  const int8_t* w, const int32_t* bias, int8_t* y, void* scratch) {
   const int32_t k = column_length(s), oc = s->out.c, pixels = s->out.h * s->out.w;
   int16_t* col0 = (int16_t*)scratch;
   int16_t* col1 = col0 + k;
+  tflmt_channel_requant cache[TFLMT_CONV_RQ_CACHE];
+  const int cached = oc <= TFLMT_CONV_RQ_CACHE;
+  if (cached) {
+    for (int32_t o = 0; o < oc; ++o) cache[o] = tflmt_channel_requant_of(q, o);
+  }
   for (int32_t p = 0; p < pixels; p += 2) {
     const int32_t two = p + 1 < pixels;
     fill_column(s, x, -q->in_zero_point, p, col0);
@@ -179,7 +184,8 @@ void tflmt_conv2d_s8(const tflmt_window* s, const tflmt_requant* q, const int8_t
     const int8_t* wo = w;
     for (int32_t o = 0; o < oc; o += 2, wo += 2 * (size_t)k) {
       const int32_t o2 = o + 1 < oc ? o + 1 : o;
-      const tflmt_channel_requant r0 = tflmt_channel_requant_of(q, o), r1 = tflmt_channel_requant_of(q, o2);
+      const tflmt_channel_requant r0 = cached ? cache[o] : tflmt_channel_requant_of(q, o);
+      const tflmt_channel_requant r1 = cached ? cache[o2] : tflmt_channel_requant_of(q, o2);
       int32_t acc[4] = {0, 0, 0, 0};
       dot_block(col0, c1, wo, o2 != o ? wo + k : wo, k, acc);
       const int32_t b0 = bias ? bias[o] : 0, b1 = bias ? bias[o2] : 0;
@@ -199,5 +205,14 @@ void tflmt_conv2d_s8(const tflmt_window* s, const tflmt_requant* q, const int8_t
         }
       }
     }
+  }
+}
+
+void tflmt_conv2d_s8(const tflmt_window* s, const tflmt_requant* q, const int8_t* x, const int8_t* w,
+                     const int32_t* bias, int8_t* y, void* scratch) {
+  if (tflmt_is_pointwise(s)) {
+    conv_pointwise(s, q, x, w, bias, y);
+  } else {
+    conv_im2col(s, q, x, w, bias, y, scratch);
   }
 }

@@ -73,87 +73,174 @@ static TFLMT_ALWAYS_INLINE dw_window window_at(const dw_geometry* g, const int8_
   return v;
 }
 
-/* Channels [ch, ch + 4) over every output pixel. `fast` (a constant at each call) selects
- * tflmt_requant_fast when all four channels allow it. */
-static TFLMT_ALWAYS_INLINE void dw_block4(const dw_geometry* g, int32_t ch, const tflmt_channel_requant r[4],
-                                          const int32_t b[4], const int8_t* x, const int8_t* w, int8_t* y,
-                                          int fast) {
-  const int32_t c = g->c, out_h = g->out_h, out_w = g->out_w;
-  const ptrdiff_t tap_down = g->tap_down, tap_right = g->tap_right, w_row = g->w_row;
 #if TFLMT_DW_DSP
-  const int32_t kh = g->kh, kw = g->kw;
+/* The same with the block's pre-extended weights wx (row-major taps, two words each) from tap
+ * (i0, j0) on: one LDRD per tap instead of a load and two extensions. */
+static TFLMT_ALWAYS_INLINE void dw_partial_window_pre(const dw_geometry* g, const dw_window* v, const int32_t* wx,
+                                                      int32_t i0, int32_t j0, int32_t a[4]) {
+  const ptrdiff_t tap_down = g->tap_down, tap_right = g->tap_right;
+  const int32_t cols = v->cols, kw2 = 2 * g->kw;
+  const int32_t offset2 = (int32_t)(((uint32_t)(g->offset & 0xFFFF) << 16) | (uint32_t)(g->offset & 0xFFFF));
+  const int8_t* xr = v->x;
+  const int32_t* wr = wx + 2 * (i0 * g->kw + j0);
+  for (int32_t rows_left = v->rows; rows_left > 0; --rows_left, xr += tap_down, wr += kw2) {
+    const int8_t* xp = xr;
+    const int32_t* wt = wr;
+    for (int32_t j = 0; j < cols; ++j, xp += tap_right, wt += 2) dw_tap4(tflmt_load32(xp), offset2, wt[0], wt[1], a);
+  }
+}
+#endif
+
+/* The four accumulators over the in-bounds taps of window v. */
+static TFLMT_ALWAYS_INLINE void dw_partial_window(const dw_geometry* g, const dw_window* v, int32_t a[4]) {
+  const ptrdiff_t tap_down = g->tap_down, tap_right = g->tap_right, w_row = g->w_row;
+  const int32_t c = g->c, cols = v->cols;
+#if TFLMT_DW_DSP
   const int32_t offset2 = (int32_t)(((uint32_t)(g->offset & 0xFFFF) << 16) | (uint32_t)(g->offset & 0xFFFF));
 #else
   const int32_t offset = g->offset;
 #endif
-  int8_t* yo = y + ch;
+  const int8_t* xr = v->x;
+  const int8_t* wr = v->w;
+  for (int32_t rows_left = v->rows; rows_left > 0; --rows_left, xr += tap_down, wr += w_row) {
+    const int8_t* xp = xr;
+    const int8_t* wp = wr;
+    for (int32_t j = 0; j < cols; ++j, xp += tap_right, wp += c) {
 #if TFLMT_DW_DSP
-  /* Up to 7x7: the block's weight words, sign-extended once for every pixel; an interior
-   * pixel then costs one load, one LDRD and six DSP instructions per tap. */
-  const int32_t taps = kh * kw;
-  const int pre = taps <= TFLMT_DW_MAX_TAPS;
+      const uint32_t wv = tflmt_load32(wp);
+      dw_tap4(tflmt_load32(xp), offset2, __sxtb16(wv), tflmt_sxtb16_odd(wv), a);
+#else
+      a[0] += (xp[0] + offset) * wp[0];
+      a[1] += (xp[1] + offset) * wp[1];
+      a[2] += (xp[2] + offset) * wp[2];
+      a[3] += (xp[3] + offset) * wp[3];
+#endif
+    }
+  }
+}
+
+/* Output columns [*lo, *hi): those whose window row lies wholly inside the input (a
+ * contiguous range, as the window's left edge only grows with the column). */
+static void interior_cols(const dw_geometry* g, int32_t* lo, int32_t* hi) {
+  int32_t a = 0;
+  while (a < g->out_w && a * g->sw - g->pl < 0) ++a;
+  int32_t b = a;
+  while (b < g->out_w && b * g->sw - g->pl + (g->kw - 1) * g->dw < g->in_w) ++b;
+  *lo = a;
+  *hi = b;
+}
+
+/* The four accumulators of an in-bounds window starting at xr, every tap (the weights of
+ * the block's channels start at w; wx: their sign-extended lanes when `pre`). */
+static TFLMT_ALWAYS_INLINE void dw_full_window(const dw_geometry* g, const int8_t* xr, const int8_t* w,
+                                               const int32_t* wx, int pre, int32_t a[4]) {
+#if TFLMT_DW_DSP
+  const ptrdiff_t tap_down = g->tap_down, tap_right = g->tap_right;
+  const int32_t offset2 = (int32_t)(((uint32_t)(g->offset & 0xFFFF) << 16) | (uint32_t)(g->offset & 0xFFFF));
+  if (pre) {
+    if (g->kh == 3 && g->kw == 3) { /* the common case, unrolled: weights at fixed stack offsets */
+      const int8_t* x1 = xr + tap_down;
+      const int8_t* x2 = x1 + tap_down;
+      dw_tap4(tflmt_load32(xr), offset2, wx[0], wx[1], a);
+      dw_tap4(tflmt_load32(xr + tap_right), offset2, wx[2], wx[3], a);
+      dw_tap4(tflmt_load32(xr + 2 * tap_right), offset2, wx[4], wx[5], a);
+      dw_tap4(tflmt_load32(x1), offset2, wx[6], wx[7], a);
+      dw_tap4(tflmt_load32(x1 + tap_right), offset2, wx[8], wx[9], a);
+      dw_tap4(tflmt_load32(x1 + 2 * tap_right), offset2, wx[10], wx[11], a);
+      dw_tap4(tflmt_load32(x2), offset2, wx[12], wx[13], a);
+      dw_tap4(tflmt_load32(x2 + tap_right), offset2, wx[14], wx[15], a);
+      dw_tap4(tflmt_load32(x2 + 2 * tap_right), offset2, wx[16], wx[17], a);
+      return;
+    }
+    const int32_t* wt = wx;
+    for (int32_t i = 0; i < g->kh; ++i, xr += tap_down) {
+      const int8_t* xp = xr;
+      for (int32_t j = 0; j < g->kw; ++j, xp += tap_right, wt += 2) dw_tap4(tflmt_load32(xp), offset2, wt[0], wt[1], a);
+    }
+    return;
+  }
+#else
+  (void)wx;
+  (void)pre;
+#endif
+  dw_window v;
+  v.x = xr;
+  v.w = w;
+  v.rows = g->kh;
+  v.cols = g->kw;
+  dw_partial_window(g, &v, a);
+}
+
+static TFLMT_ALWAYS_INLINE void dw_store4(const int32_t a[4], const tflmt_channel_requant r[4], int fast,
+                                          int8_t* yo) {
+  if (fast) {
+    yo[0] = tflmt_requant_fast(a[0], &r[0]);
+    yo[1] = tflmt_requant_fast(a[1], &r[1]);
+    yo[2] = tflmt_requant_fast(a[2], &r[2]);
+    yo[3] = tflmt_requant_fast(a[3], &r[3]);
+  } else {
+    yo[0] = tflmt_requant_channel(a[0], &r[0]);
+    yo[1] = tflmt_requant_channel(a[1], &r[1]);
+    yo[2] = tflmt_requant_channel(a[2], &r[2]);
+    yo[3] = tflmt_requant_channel(a[3], &r[3]);
+  }
+}
+
+/* Channels [ch, ch + 4) over every output pixel. `fast` (a constant at each call) selects
+ * tflmt_requant_fast when all four channels allow it. Border pixels find their in-bounds
+ * taps; interior pixels (every tap in bounds) walk a pointer and test nothing. */
+static TFLMT_ALWAYS_INLINE void dw_block4(const dw_geometry* g, int32_t ch, const tflmt_channel_requant r[4],
+                                          const int32_t b[4], const int8_t* x, const int8_t* w, int8_t* y,
+                                          int fast) {
+  const int32_t c = g->c, kh = g->kh, out_h = g->out_h, out_w = g->out_w;
+  const ptrdiff_t step = (ptrdiff_t)g->sw * c;
+  int32_t lo, hi;
+  interior_cols(g, &lo, &hi);
+  int pre = 0;
+#if TFLMT_DW_DSP
+  /* Up to 7x7: the block's weight words, sign-extended once for every pixel. */
   int32_t wx[2 * TFLMT_DW_MAX_TAPS];
+  const int32_t taps = kh * g->kw;
+  pre = taps <= TFLMT_DW_MAX_TAPS;
   if (pre) {
     for (int32_t t = 0; t < taps; ++t) {
-      const uint32_t wv = tflmt_load32(w + (t / kw) * w_row + (t % kw) * c + ch);
+      const uint32_t wv = tflmt_load32(w + (t / g->kw) * g->w_row + (t % g->kw) * c + ch);
       wx[2 * t] = __sxtb16(wv);
       wx[2 * t + 1] = tflmt_sxtb16_odd(wv);
     }
   }
+  const int32_t* wxp = wx;
+#else
+  const int32_t* wxp = NULL;
 #endif
   for (int32_t oy = 0; oy < out_h; ++oy) {
     const dw_rows rows = rows_at(g, oy);
+    int8_t* yo = y + (ptrdiff_t)oy * out_w * c + ch;
+    const int full_rows = rows.i0 == 0 && rows.i1 == kh;
     for (int32_t ox = 0; ox < out_w; ++ox, yo += c) {
+      if (full_rows && ox == lo && lo < hi) { /* the interior of this row */
+        const int8_t* xr = x + (ptrdiff_t)rows.y0 * g->row + (ptrdiff_t)(lo * g->sw - g->pl) * c + ch;
+        for (; ox < hi; ++ox, yo += c, xr += step) {
+          int32_t a[4] = {b[0], b[1], b[2], b[3]};
+          dw_full_window(g, xr, w + ch, wxp, pre, a);
+          dw_store4(a, r, fast, yo);
+        }
+        if (ox == out_w) break;
+      }
       const dw_window v = window_at(g, x, w, ch, &rows, ox);
-      const int8_t* xr = v.x;
-      const int8_t* wr = v.w;
-      const int32_t cols = v.cols;
       int32_t a[4] = {b[0], b[1], b[2], b[3]};
-      int32_t rows_left = v.rows;
 #if TFLMT_DW_DSP
-      if (pre && rows_left == kh && cols == kw) {
-        const int32_t* wt = wx;
-        if (kw == 3) { /* the common case, unrolled */
-          for (int32_t i = 0; i < kh; ++i, xr += tap_down, wt += 6) {
-            dw_tap4(tflmt_load32(xr), offset2, wt[0], wt[1], a);
-            dw_tap4(tflmt_load32(xr + tap_right), offset2, wt[2], wt[3], a);
-            dw_tap4(tflmt_load32(xr + 2 * tap_right), offset2, wt[4], wt[5], a);
-          }
-        } else {
-          for (int32_t i = 0; i < kh; ++i, xr += tap_down) {
-            const int8_t* xp = xr;
-            for (int32_t j = 0; j < kw; ++j, xp += tap_right, wt += 2) dw_tap4(tflmt_load32(xp), offset2, wt[0], wt[1], a);
-          }
-        }
-        rows_left = 0; /* done: skip the general loop below */
-      }
-#endif
-      for (; rows_left > 0; --rows_left, xr += tap_down, wr += w_row) {
-        const int8_t* xp = xr;
-        const int8_t* wp = wr;
-        for (int32_t j = 0; j < cols; ++j, xp += tap_right, wp += c) {
-#if TFLMT_DW_DSP
-          const uint32_t wv = tflmt_load32(wp);
-          dw_tap4(tflmt_load32(xp), offset2, __sxtb16(wv), tflmt_sxtb16_odd(wv), a);
-#else
-          a[0] += (xp[0] + offset) * wp[0];
-          a[1] += (xp[1] + offset) * wp[1];
-          a[2] += (xp[2] + offset) * wp[2];
-          a[3] += (xp[3] + offset) * wp[3];
-#endif
-        }
-      }
-      if (fast) {
-        yo[0] = tflmt_requant_fast(a[0], &r[0]);
-        yo[1] = tflmt_requant_fast(a[1], &r[1]);
-        yo[2] = tflmt_requant_fast(a[2], &r[2]);
-        yo[3] = tflmt_requant_fast(a[3], &r[3]);
+      if (pre) {
+        /* window_at's first tap, from its weight pointer: (row i0, column j0) of the window */
+        const ptrdiff_t t0 = (v.w - (w + ch)) / c;
+        dw_partial_window_pre(g, &v, wxp, (int32_t)(t0 / g->kw), (int32_t)(t0 % g->kw), a);
       } else {
-        yo[0] = tflmt_requant_channel(a[0], &r[0]);
-        yo[1] = tflmt_requant_channel(a[1], &r[1]);
-        yo[2] = tflmt_requant_channel(a[2], &r[2]);
-        yo[3] = tflmt_requant_channel(a[3], &r[3]);
+        dw_partial_window(g, &v, a);
       }
+#else
+      dw_partial_window(g, &v, a);
+#endif
+      dw_store4(a, r, fast, yo);
     }
   }
 }
