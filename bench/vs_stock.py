@@ -4,7 +4,7 @@ Rows (see bench/stock_training.py for why stock TFLite training needs a stand-in
   litert        the float32 full-update training step with builtin-op gradients, LiteRT signature runner
   tflm-stock    the same .tflite (train signature only) in the TFLM wheel's interpreter
   tf            TensorFlow 2.21 tf.function step (hand-written gradients, checked against GradientTape)
-  torch         PyTorch, when it is installed (it is not part of this project's stack)
+  torch         PyTorch (the `torch` extra) eager step: the same network, autograd, torch.optim.SGD
   ours-full     tflm-train, int8 + QAS, full update, TFLM backend
   ours-sparse   tflm-train, a sparse scheme: last:2 (small CNN); "auto" under 1.10x the inference arena (MbV2)
   ours-paper    tflm-train, the paper's released ~100 KB scheme (MbV2)
@@ -194,10 +194,17 @@ def child(row: str, work: str, model: str, steps: int) -> dict:
                 "loss_last": losses[-1]}
     if row == "torch":
         try:
-            import torch  # noqa: F401
+            import torch
         except ImportError:
-            return {"skipped": "PyTorch is not installed (optional; not part of the pinned stack)"}
-        return {"skipped": "PyTorch row not implemented for the generic program"}
+            return {"skipped": "PyTorch is not installed (optional: pip install -e '.[torch]')"}
+        import stock_training as S
+        import torch_step as T
+        m = T.TorchModel(S.float_program(open(p("int8.tflite"), "rb").read()))
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+        losses = []
+        ms = timed(lambda: losses.append(m.sgd_step(xt, yt)), steps)
+        return {"ms": ms, "hwm_kb": vm_hwm_kb(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+                "loss_first": losses[0], "loss_last": losses[-1]}
     import tflm_train as tt
     fast_forward = row.endswith("-ff")
     name = row.removeprefix("ours-").removesuffix("-ff")
@@ -274,7 +281,13 @@ def main(argv=None) -> int:
                 rows[row] = r
                 print(f"[{model}] {row}: " + (f"{r['median_ms']:.2f} ms/step" if "median_ms" in r else
                                               str(r.get("skipped") or r.get("error"))), file=sys.stderr)
+            first = {r: rows[r]["loss_first"] for r in ("litert", "tflm-stock", "tf", "torch") if "loss_first" in rows[r]}
+            ref = first.get("tf")
+            agree = {r: abs(v - ref) / max(abs(ref), 1e-12) for r, v in first.items()} if ref is not None else {}
+            print(f"[{model}] first-step loss, relative to TF: " + ", ".join(f"{r} {v:.1e}" for r, v in agree.items()),
+                  file=sys.stderr)
             results["models"][model] = {"description": MODELS[model], "rows": rows, "import_baselines": base,
+                                        "float_losses_rel_to_tf": agree,
                                         **{k: v for k, v in info.items() if k != "paths"}}
     results["seconds"] = time.time() - t_start
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
@@ -329,7 +342,7 @@ def print_table(results: dict) -> None:
         print("| runtime | what | ms / step | memory | memory / ours-sparse | time / ours-sparse |")
         print("|---|---|---:|---:|---:|---:|")
         what = {"litert": "stand-in, builtin-op gradients, float, full", "tflm-stock": "same .tflite in TFLM",
-                "tf": "tf.function step, float, full", "torch": "", "ours-full": "int8+QAS, full update",
+                "tf": "tf.function step, float, full", "torch": "eager step, autograd, float, full", "ours-full": "int8+QAS, full update",
                 "ours-sparse": "int8+QAS, sparse update (auto under 1.10x inference, or last:2)",
                 "ours-paper": "int8+QAS, the paper's ~100 KB scheme",
                 "ours-sparse-ff": "ours-sparse, fast_forward (our int8 conv kernels in the interpreter)",
