@@ -62,6 +62,12 @@ def _window(rng, depthwise=False, pool=False):
         return (1, h, w, ic), (1, oh, ow, oc), kh, kw, g
 
 
+def _pointwise_window(rng):
+    """A 1x1 stride-1 unpadded conv with input channels a multiple of 4: the kernels' pointwise path."""
+    h, w, ic, oc = int(rng.integers(1, 8)), int(rng.integers(1, 8)), 4 * int(rng.integers(1, 4)), int(rng.integers(1, 20))
+    return (1, h, w, ic), (1, h, w, oc), 1, 1, Geometry()
+
+
 def _sgd(rng):
     return dict(lr=float(f32(rng.uniform(0.1, 3))), stochastic=bool(rng.random() < 0.7),
                 seed=int(rng.integers(0, 2**32)), op_uid=int(rng.integers(0, 100)), step=int(rng.integers(0, 10**6)))
@@ -103,7 +109,7 @@ def _as(v, int8):
 
 # ------------------------------------------------------------------------------ cases
 
-def case_weight_update(rng, kind: str, int8: bool):
+def case_weight_update(rng, kind: str, int8: bool, pointwise: bool = False):
     lib = N.library()
     sg = _sgd(rng)
     if kind == "fc":
@@ -115,7 +121,7 @@ def case_weight_update(rng, kind: str, int8: bool):
         axis, nq, wshape = 0, o, (o, n)
     else:
         dw_ = kind == "depthwise"
-        xs, ys, kh, kw, geo = _window(rng, depthwise=dw_)
+        xs, ys, kh, kw, geo = _pointwise_window(rng) if pointwise else _window(rng, depthwise=dw_)
         g = _grad(rng, ys, int8)
         x, zx, sx = _x(rng, xs)
         wshape = (1, kh, kw, xs[3]) if dw_ else (ys[3], kh, kw, xs[3])
@@ -153,7 +159,7 @@ def case_weight_update(rng, kind: str, int8: bool):
     return run, expected
 
 
-def case_input_grad(rng, kind: str, int8: bool):
+def case_input_grad(rng, kind: str, int8: bool, pointwise: bool = False):
     lib = N.library()
     if kind == "fc":
         o, n = int(rng.integers(1, 12)), int(rng.integers(1, 20))
@@ -164,7 +170,7 @@ def case_input_grad(rng, kind: str, int8: bool):
         xs = (1, n)
     else:
         dw_ = kind == "depthwise"
-        xs, ys, kh, kw, geo = _window(rng, depthwise=dw_)
+        xs, ys, kh, kw, geo = _pointwise_window(rng) if pointwise else _window(rng, depthwise=dw_)
         g = _grad(rng, ys, int8)
         w = _weights(rng, (1, kh, kw, xs[3]) if dw_ else (ys[3], kh, kw, xs[3]))
         scales = rng.uniform(0.001, 0.05, 1 if rng.random() < 0.3 else ys[3]).astype(f32)

@@ -14,6 +14,8 @@ OPS = {
     "depthwise_weight_update": lambda r, q: K.case_weight_update(r, "depthwise", q),
     "fc_weight_update": lambda r, q: K.case_weight_update(r, "fc", q),
     "conv_input_grad": lambda r, q: K.case_input_grad(r, "conv", q),
+    "pointwise_conv_input_grad": lambda r, q: K.case_input_grad(r, "conv", q, pointwise=True),
+    "pointwise_conv_weight_update": lambda r, q: K.case_weight_update(r, "conv", q, pointwise=True),
     "depthwise_input_grad": lambda r, q: K.case_input_grad(r, "depthwise", q),
     "fc_input_grad": lambda r, q: K.case_input_grad(r, "fc", q),
     "bias_update": K.case_bias_update,

@@ -115,6 +115,57 @@ size_t tflmt_conv_input_grad_s8_scratch_size(const tflmt_window* s) {
          (size_t)s->in.h * (size_t)s->in.w * (size_t)s->in.c * sizeof(int32_t);
 }
 
+/* The int8 path's 1x1 input gradient (ic % 4 == 0): integer sums, so any order gives the same
+ * int32; 4 pixels x 4 input channels in registers over all output channels, each sum written
+ * once, and output channels whose 4 gradients are all zero skipped. Lone last pixels take the
+ * scatter loop's order through `tail`. */
+static void pointwise_s8(const tflmt_window* s, const int8_t* gh, const int8_t* w, int32_t* acc) {
+  const int32_t ic = s->in.c, oc = s->out.c, pixels = s->out.h * s->out.w;
+  int32_t p0 = 0;
+  for (; p0 + 4 <= pixels; p0 += 4) {
+    const int8_t* g = gh + (size_t)p0 * oc;
+    for (int32_t c0 = 0; c0 < ic; c0 += 4) {
+      int32_t a[4][4] = {{0}};
+      const int8_t* wp = w + c0;
+      for (int32_t o = 0; o < oc; ++o, wp += ic) {
+        const int32_t g0 = g[o], g1 = g[oc + o], g2 = g[2 * oc + o], g3 = g[3 * oc + o];
+        if ((g0 | g1 | g2 | g3) == 0) continue;
+        const int32_t w0 = wp[0], w1 = wp[1], w2 = wp[2], w3 = wp[3];
+        a[0][0] += g0 * w0;
+        a[0][1] += g0 * w1;
+        a[0][2] += g0 * w2;
+        a[0][3] += g0 * w3;
+        a[1][0] += g1 * w0;
+        a[1][1] += g1 * w1;
+        a[1][2] += g1 * w2;
+        a[1][3] += g1 * w3;
+        a[2][0] += g2 * w0;
+        a[2][1] += g2 * w1;
+        a[2][2] += g2 * w2;
+        a[2][3] += g2 * w3;
+        a[3][0] += g3 * w0;
+        a[3][1] += g3 * w1;
+        a[3][2] += g3 * w2;
+        a[3][3] += g3 * w3;
+      }
+      for (int32_t p = 0; p < 4; ++p) {
+        for (int32_t c = 0; c < 4; ++c) acc[(size_t)(p0 + p) * ic + c0 + c] = a[p][c];
+      }
+    }
+  }
+  for (; p0 < pixels; ++p0) {
+    int32_t* d = acc + (size_t)p0 * ic;
+    const int8_t* gp = gh + (size_t)p0 * oc;
+    for (int32_t c = 0; c < ic; ++c) d[c] = 0;
+    for (int32_t o = 0; o < oc; ++o) {
+      const int32_t gv = gp[o];
+      if (gv == 0) continue;
+      const int8_t* wp = w + (size_t)o * ic;
+      for (int32_t c = 0; c < ic; ++c) d[c] += gv * wp[c];
+    }
+  }
+}
+
 tflmt_status tflmt_conv_input_grad_s8(const tflmt_window* s, const int8_t* g, float g_scale, const int8_t* w,
                                       const float* w_scales, int32_t n_scales, int8_t* dx, float* dx_scale,
                                       void* scratch) {
@@ -122,6 +173,10 @@ tflmt_status tflmt_conv_input_grad_s8(const tflmt_window* s, const int8_t* g, fl
   int8_t* gh = (int8_t*)scratch;
   int32_t* acc = (int32_t*)((uint8_t*)scratch + align4((size_t)pixels * (size_t)oc));
   const float acc_scale = tflmt_fold_weight_scales(g, pixels, oc, g_scale, w_scales, n_scales, gh);
+  if (tflmt_is_pointwise(s) && ic % 4 == 0) {
+    pointwise_s8(s, gh, w, acc);
+    return tflmt_quantize_acc_s8(acc, pixels * ic, &acc_scale, 1, dx, dx_scale);
+  }
   for (int32_t e = 0; e < s->in.h * s->in.w * ic; ++e) acc[e] = 0;
   for (int32_t i = 0; i < s->kh; ++i) {
     for (int32_t j = 0; j < s->kw; ++j) {

@@ -45,11 +45,9 @@ float tflmt_fold_weight_scales(const int8_t* g, int32_t pixels, int32_t channels
   for (int32_t o = 1; o < n_scales; ++o) {
     if (w_scales[o] > smax) smax = w_scales[o];
   }
-  for (int32_t p = 0; p < pixels; ++p) {
-    for (int32_t o = 0; o < channels; ++o) {
-      float r = tflmt_scale_at(w_scales, n_scales, o) / smax;
-      gh[p * channels + o] = tflmt_sat_s8((float)g[p * channels + o] * r);
-    }
+  for (int32_t o = 0; o < channels; ++o) { /* channel outermost: one division per channel */
+    const float r = tflmt_scale_at(w_scales, n_scales, o) / smax;
+    for (int32_t p = 0; p < pixels; ++p) gh[p * channels + o] = tflmt_sat_s8((float)g[p * channels + o] * r);
   }
   return g_scale * smax;
 }
