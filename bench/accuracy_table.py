@@ -66,7 +66,20 @@ PRECISION_ROWS = [
     ("float32 TF fine-tuning, all layers", dict(kind="float", scheme=f"last:{ALL_LAYERS}")),
     ("int8 SGD, no QAS, all layers", dict(kind="int8", qas=False, grad_dtype="float32", scheme="full")),
     ("int8 + QAS, all layers", dict(kind="int8", qas=True, grad_dtype="float32", scheme="full")),
+    # ... and with the last 4 and 6 layers, whose trainable sets also mix weights and int32 biases of
+    # depthwise and pointwise convs; their int8 + QAS rows are "scheme last:4" / "scheme last:6".
+    ("float32 TF fine-tuning, last:4", dict(kind="float", scheme="last:4")),
+    ("int8 SGD, no QAS, last:4", dict(kind="int8", qas=False, grad_dtype="float32", scheme="last:4")),
+    ("float32 TF fine-tuning, last:6", dict(kind="float", scheme="last:6")),
+    ("int8 SGD, no QAS, last:6", dict(kind="int8", qas=False, grad_dtype="float32", scheme="last:6")),
 ]
+# The QAS ablation per trainable set: (float32 row, no-QAS row, int8 + QAS row).
+QAS_ABLATIONS = {
+    FIXED: ("float32 TF fine-tuning", "int8 SGD, no QAS", "int8 + QAS, float32 grads"),
+    "last:4": ("float32 TF fine-tuning, last:4", "int8 SGD, no QAS, last:4", "scheme last:4"),
+    "last:6": ("float32 TF fine-tuning, last:6", "int8 SGD, no QAS, last:6", "scheme last:6"),
+    "all layers": ("float32 TF fine-tuning, all layers", "int8 SGD, no QAS, all layers", "int8 + QAS, all layers"),
+}
 # "auto" searches under last-2's measured arena, "auto@last:K" under last-K's; the target compares an
 # auto scheme with every last-K (and bias-only) of the same or larger measured arena.
 SCHEME_ROWS = ["classifier", "bias", "last:2", "last:3", "last:4", "last:6", "auto", "auto@last:3", "auto@last:6"]
@@ -266,7 +279,7 @@ def main(argv=None) -> int:
         "qas_minus_float_points_per_seed": paired("int8 + QAS, float32 grads", "float32 TF fine-tuning"),
         "int8_grads_minus_float32_grads_points": 100 * (qas_i - qas_f),
         "int8_grads_minus_float32_grads_per_seed": paired("int8 + QAS, int8 grads", "int8 + QAS, float32 grads"),
-        "qas_gap_closed": (qas_f - noqas) / (f32 - noqas) if f32 != noqas else None,
+        "qas_gap_closed": (qas_f - noqas) / (f32 - noqas) if f32 > noqas else None,
         "headroom_1x_minus_float_points": 100 * (by["int8 + QAS, weight headroom 1x"]["mean"] - f32),
         "headroom_1x_minus_float_per_seed": paired("int8 + QAS, weight headroom 1x", "float32 TF fine-tuning"),
         "qas_minus_float_then_int8_points": 100 * (qas_f - by["float32 TF fine-tuning -> int8"]["mean"]),
@@ -274,7 +287,15 @@ def main(argv=None) -> int:
         "float_then_int8_minus_float_per_seed": paired("float32 TF fine-tuning -> int8", "float32 TF fine-tuning"),
         "auto_minus_last2_per_seed": paired("scheme auto", "scheme last:2"),
         "auto_at_last3_minus_last3_per_seed": paired("scheme auto@last:3", "scheme last:3"),
+        "qas_ablation_per_trainable_set": {},
     }
+    for tset, (f_row, n_row, q_row) in QAS_ABLATIONS.items():
+        f_, n_, q_ = by[f_row]["mean"], by[n_row]["mean"], by[q_row]["mean"]
+        summary["qas_ablation_per_trainable_set"][tset] = {
+            "float32": f_, "no_qas": n_, "qas": q_, "qas_minus_float_points": 100 * (q_ - f_),
+            "qas_minus_float_per_seed": paired(q_row, f_row), "no_qas_minus_float_per_seed": paired(n_row, f_row),
+            # Defined only where float32 is ahead of no-QAS: otherwise there is no gap to close.
+            "qas_gap_closed": (q_ - n_) / (f_ - n_) if f_ > n_ else None}
     out = {"date": time.strftime("%Y-%m-%d"), "machine": platform.platform(), "seeds": seeds,
            "per_class": args.per_class, "epochs": args.epochs, "test_samples": args.test_samples,
            "trainable_set_of_precision_rows": FIXED, "rows": results, "summary": summary,
@@ -289,6 +310,10 @@ def main(argv=None) -> int:
           f"{summary['int8_grads_minus_float32_grads_points']:+.2f} points; QAS closes "
           + (f"{100 * summary['qas_gap_closed']:.0f}%" if summary["qas_gap_closed"] is not None else "n/a")
           + " of the no-QAS gap")
+    for tset, a in summary["qas_ablation_per_trainable_set"].items():
+        print(f"  {tset}: float32 {100 * a['float32']:.1f}, no QAS {100 * a['no_qas']:.1f}, QAS {100 * a['qas']:.1f}; "
+              + (f"QAS closes {100 * a['qas_gap_closed']:.0f}% of the gap" if a["qas_gap_closed"] is not None
+                 else "no gap (no QAS >= float32)"))
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)

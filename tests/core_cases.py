@@ -37,10 +37,11 @@ def _weights(rng, shape):
     return w
 
 
-def _window(rng, depthwise=False, pool=False):
+def _window(rng, depthwise=False, pool=False, wide=False):
+    """wide: 8 or 16 channels, the kernels' 8-channel register paths."""
     while True:
         h, w = int(rng.integers(1, 8)), int(rng.integers(1, 8))
-        ic = int(rng.integers(1, 6))
+        ic = 8 * int(rng.integers(1, 3)) if wide else int(rng.integers(1, 6))
         oc = ic if (depthwise or pool) else int(rng.integers(1, 7))
         kh, kw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
         if rng.random() < 0.25:
@@ -109,7 +110,7 @@ def _as(v, int8):
 
 # ------------------------------------------------------------------------------ cases
 
-def case_weight_update(rng, kind: str, int8: bool, pointwise: bool = False):
+def case_weight_update(rng, kind: str, int8: bool, pointwise: bool = False, wide: bool = False):
     lib = N.library()
     sg = _sgd(rng)
     if kind == "fc":
@@ -121,7 +122,7 @@ def case_weight_update(rng, kind: str, int8: bool, pointwise: bool = False):
         axis, nq, wshape = 0, o, (o, n)
     else:
         dw_ = kind == "depthwise"
-        xs, ys, kh, kw, geo = _pointwise_window(rng) if pointwise else _window(rng, depthwise=dw_)
+        xs, ys, kh, kw, geo = _pointwise_window(rng) if pointwise else _window(rng, depthwise=dw_, wide=wide)
         g = _grad(rng, ys, int8)
         x, zx, sx = _x(rng, xs)
         wshape = (1, kh, kw, xs[3]) if dw_ else (ys[3], kh, kw, xs[3])
@@ -159,7 +160,7 @@ def case_weight_update(rng, kind: str, int8: bool, pointwise: bool = False):
     return run, expected
 
 
-def case_input_grad(rng, kind: str, int8: bool, pointwise: bool = False):
+def case_input_grad(rng, kind: str, int8: bool, pointwise: bool = False, wide: bool = False):
     lib = N.library()
     if kind == "fc":
         o, n = int(rng.integers(1, 12)), int(rng.integers(1, 20))
@@ -170,7 +171,7 @@ def case_input_grad(rng, kind: str, int8: bool, pointwise: bool = False):
         xs = (1, n)
     else:
         dw_ = kind == "depthwise"
-        xs, ys, kh, kw, geo = _pointwise_window(rng) if pointwise else _window(rng, depthwise=dw_)
+        xs, ys, kh, kw, geo = _pointwise_window(rng) if pointwise else _window(rng, depthwise=dw_, wide=wide)
         g = _grad(rng, ys, int8)
         w = _weights(rng, (1, kh, kw, xs[3]) if dw_ else (ys[3], kh, kw, xs[3]))
         scales = rng.uniform(0.001, 0.05, 1 if rng.random() < 0.3 else ys[3]).astype(f32)

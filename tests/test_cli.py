@@ -39,6 +39,18 @@ def files(tmp_path_factory):
     return d
 
 
+def test_convert_auto_reports_the_measured_arena(files, capsys):
+    d = files
+    budget = tt.Trainer(tt.convert_tflite(d / "net.tflite", scheme="last:2"), backend="tflm").memory_report()[
+        "tflm"]["training_arena_bytes"]
+    assert run_cli("convert", f"--input={d / 'net.tflite'}", f"--output={d / 'auto.train.tflite'}",
+                   "--scheme=auto", f"--sram_budget={budget}", f"--train_data={d / 'train.npz'}") == 0
+    m = re.search(r"auto scheme: training arena ([\d.]+) KB as TFLM measures it", capsys.readouterr().out)
+    assert m and float(m.group(1)) * 1024 <= budget + 51  # printed to 0.1 KB
+    tm = tt.load(d / "auto.train.tflite")
+    assert tt.Trainer(tm, backend="tflm").memory_report()["tflm"]["training_arena_bytes"] <= budget
+
+
 def test_convert_inspect_fit_and_plots(files, capsys):
     d = files
     assert run_cli("convert", f"--input={d / 'net.tflite'}", f"--output={d / 'net.train.tflite'}",

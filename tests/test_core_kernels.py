@@ -12,11 +12,13 @@ CASES = 200
 OPS = {
     "conv_weight_update": lambda r, q: K.case_weight_update(r, "conv", q),
     "depthwise_weight_update": lambda r, q: K.case_weight_update(r, "depthwise", q),
+    "wide_depthwise_weight_update": lambda r, q: K.case_weight_update(r, "depthwise", q, wide=True),
     "fc_weight_update": lambda r, q: K.case_weight_update(r, "fc", q),
     "conv_input_grad": lambda r, q: K.case_input_grad(r, "conv", q),
     "pointwise_conv_input_grad": lambda r, q: K.case_input_grad(r, "conv", q, pointwise=True),
     "pointwise_conv_weight_update": lambda r, q: K.case_weight_update(r, "conv", q, pointwise=True),
     "depthwise_input_grad": lambda r, q: K.case_input_grad(r, "depthwise", q),
+    "wide_depthwise_input_grad": lambda r, q: K.case_input_grad(r, "depthwise", q, wide=True),
     "fc_input_grad": lambda r, q: K.case_input_grad(r, "fc", q),
     "bias_update": K.case_bias_update,
     "softmax_ce": K.case_softmax_ce,

@@ -142,6 +142,10 @@ def cmd_convert(args: list[str]) -> int:
           + (f", {tm.patch}" if tm.patch else "") + f", {tm.grad_dtype} gradients")
     print(f"memory (analytic): inference {_kb(mem['inference_peak_bytes'])}, training "
           f"{_kb(mem['training_peak_bytes'])}, trainable state {_kb(mem['trainable_bytes'])}")
+    r = tm.search_result
+    if r is not None and r.measured_arena_bytes is not None:
+        print(f"auto scheme: training arena {_kb(r.measured_arena_bytes)} as TFLM measures it "
+              f"(budget {_kb(kw['sram_budget'])}), {r.evaluated} schemes sized, {len(r.measured)} measured")
     return 0
 
 

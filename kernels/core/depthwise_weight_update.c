@@ -1,6 +1,7 @@
 /* DEPTHWISE_CONV_2D weight gradient fused with the SGD update. The whole
  * gradient [kh, kw, c] is small (one filter per channel) and is accumulated
  * pixel by pixel with contiguous channel loops. */
+#include "forward_internal.h"
 #include "internal.h"
 
 size_t tflmt_depthwise_weight_update_scratch_size(const tflmt_window* s) {
@@ -24,16 +25,16 @@ static tflmt_status update_f32(const tflmt_window* s, const float* acc, const fl
  * output pixel in raster order, which is each sum's order in the scatter below. */
 static void tap_sums_f32(const tflmt_window* s, int32_t i, int32_t j, int32_t c0, const float* g, const int8_t* x,
                          tflmt_quant xq, float* acc) {
-  const int32_t c = s->in.c;
+  const int32_t c = s->in.c, x_step = s->geo.stride_w * c;
+  int32_t lo, hi;
+  tflmt_tap_cols(s, j, &lo, &hi);
   float a[8] = {0.0f};
-  for (int32_t oy = 0; oy < s->out.h; ++oy) {
+  for (int32_t oy = 0; oy < s->out.h && lo < hi; ++oy) {
     const int32_t y = tflmt_tap_row(s, oy, i);
     if (y < 0 || y >= s->in.h) continue;
-    for (int32_t ox = 0; ox < s->out.w; ++ox) {
-      const int32_t xx = tflmt_tap_col(s, ox, j);
-      if (xx < 0 || xx >= s->in.w) continue;
-      const int8_t* xp = x + (y * s->in.w + xx) * c + c0;
-      const float* gp = g + (oy * s->out.w + ox) * c + c0;
+    const int8_t* xp = x + (y * s->in.w + tflmt_tap_col(s, lo, j)) * c + c0;
+    const float* gp = g + (oy * s->out.w + lo) * c + c0;
+    for (int32_t ox = lo; ox < hi; ++ox, xp += x_step, gp += c) {
       TFLMT_UNROLL8
       for (int32_t k = 0; k < 8; ++k) a[k] += gp[k] * ((float)((int32_t)xp[k] - xq.zero_point) * xq.scale);
     }
@@ -78,12 +79,75 @@ tflmt_status tflmt_depthwise_weight_update_f32(const tflmt_window* s, const floa
   return update_f32(s, acc, qas, channels, sgd, w);
 }
 
+/* The SGD step of every trained weight from its int32 gradient sums acc [kh, kw, x channels]. */
+static tflmt_status update_s8(const tflmt_window* s, const int32_t* acc, float acc_scale, const float* qas,
+                              const tflmt_channel_map* channels, const tflmt_sgd* sgd, int8_t* w) {
+  const int32_t c = s->in.c, gc = s->out.c, kc = s->kh * s->kw * c;
+  const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
+  for (int32_t e = 0; e < kc; ++e) {
+    const int32_t k = tflmt_map_index(channels, e % c);
+    const uint32_t idx = (uint32_t)((e / c) * gc + k);
+    w[idx] = tflmt_sgd_weight(w[idx], (float)acc[e] * acc_scale, qas[k], sgd, stream, idx);
+  }
+  return TFLMT_OK;
+}
+
+/* int8 path without a channel map: tap by tap, 8 channels' int32 sums in registers (integer sums,
+ * so any order is exact). */
+static void tap_sums_s8(const tflmt_window* s, int32_t i, int32_t j, int32_t c0, const int8_t* g, const int8_t* x,
+                        int32_t x_zero_point, int32_t* acc) {
+  const int32_t c = s->in.c;
+#if defined(__ARM_FEATURE_DSP)
+  const int32_t minus_zp = (int32_t)(((uint32_t)(-x_zero_point) & 0xFFFFu) * 0x10001u);  /* -zp in both lanes */
+#endif
+  const int32_t x_step = s->geo.stride_w * c;
+  int32_t lo, hi;
+  tflmt_tap_cols(s, j, &lo, &hi);
+  int32_t a[8] = {0};
+  for (int32_t oy = 0; oy < s->out.h && lo < hi; ++oy) {
+    const int32_t y = tflmt_tap_row(s, oy, i);
+    if (y < 0 || y >= s->in.h) continue;
+    const int8_t* xp = x + (y * s->in.w + tflmt_tap_col(s, lo, j)) * c + c0;
+    const int8_t* gp = g + (oy * s->out.w + lo) * c + c0;
+    for (int32_t ox = lo; ox < hi; ++ox, xp += x_step, gp += c) {
+#if defined(__ARM_FEATURE_DSP)
+      /* 4 channels per word: SXTAB16 extends x and subtracts the zero point in its lanes,
+       * SMLABB / SMLATT multiply-accumulate one lane each. */
+      TFLMT_UNROLL8
+      for (int32_t h = 0; h < 8; h += 4) {
+        const uint32_t gw = tflmt_load32(gp + h), xw = tflmt_load32(xp + h);
+        const int32_t ge = __sxtb16(gw), go = tflmt_sxtb16_odd(gw);
+        const int32_t xe = __sxtab16(minus_zp, xw), xo = tflmt_sxtab16_odd(minus_zp, xw);
+        a[h] = __smlabb(ge, xe, a[h]);
+        a[h + 1] = __smlabb(go, xo, a[h + 1]);
+        a[h + 2] = __smlatt(ge, xe, a[h + 2]);
+        a[h + 3] = __smlatt(go, xo, a[h + 3]);
+      }
+#else
+      TFLMT_UNROLL8
+      for (int32_t k = 0; k < 8; ++k) a[k] += (int32_t)gp[k] * ((int32_t)xp[k] - x_zero_point);
+#endif
+    }
+  }
+  int32_t* out = acc + (i * s->kw + j) * c + c0;
+  TFLMT_UNROLL8
+  for (int32_t k = 0; k < 8; ++k) out[k] = a[k];
+}
+
 tflmt_status tflmt_depthwise_weight_update_s8(const tflmt_window* s, const int8_t* g, float g_scale,
                                               const int8_t* x, tflmt_quant xq, const float* qas,
                                               const tflmt_channel_map* channels, const tflmt_sgd* sgd, int8_t* w,
                                               void* scratch) {
   const int32_t c = s->in.c, gc = s->out.c, kc = s->kh * s->kw * c;
   int32_t* acc = (int32_t*)scratch;
+  if (!channels && c % 8 == 0) {
+    for (int32_t i = 0; i < s->kh; ++i) {
+      for (int32_t j = 0; j < s->kw; ++j) {
+        for (int32_t c0 = 0; c0 < c; c0 += 8) tap_sums_s8(s, i, j, c0, g, x, xq.zero_point, acc);
+      }
+    }
+    return update_s8(s, acc, g_scale * xq.scale, qas, channels, sgd, w);
+  }
   for (int32_t e = 0; e < kc; ++e) acc[e] = 0;
   for (int32_t oy = 0; oy < s->out.h; ++oy) {
     for (int32_t i = 0; i < s->kh; ++i) {
@@ -103,12 +167,5 @@ tflmt_status tflmt_depthwise_weight_update_s8(const tflmt_window* s, const int8_
       }
     }
   }
-  const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
-  const float acc_scale = g_scale * xq.scale;
-  for (int32_t e = 0; e < kc; ++e) {
-    const int32_t k = tflmt_map_index(channels, e % c);
-    const uint32_t idx = (uint32_t)((e / c) * gc + k);
-    w[idx] = tflmt_sgd_weight(w[idx], (float)acc[e] * acc_scale, qas[k], sgd, stream, idx);
-  }
-  return TFLMT_OK;
+  return update_s8(s, acc, g_scale * xq.scale, qas, channels, sgd, w);
 }

@@ -47,9 +47,26 @@ static inline int64_t tflmt_sgd_delta(float grad, float qas, const tflmt_sgd* sg
   return (int64_t)r;
 }
 
+/* The spec's int8 weight step as written: the full 64-bit step, then saturation. The naive loop
+ * nests use it; a float -> int64 conversion is a library call on Cortex-M. */
+static inline int8_t tflmt_sgd_weight_reference(int8_t v, float grad, float qas, const tflmt_sgd* sgd,
+                                                uint32_t stream, uint32_t index) {
+  int64_t n = (int64_t)v - tflmt_sgd_delta(grad, qas, sgd, stream, index);
+  if (n < TFLMT_WEIGHT_MIN) n = TFLMT_WEIGHT_MIN;
+  if (n > TFLMT_WEIGHT_MAX) n = TFLMT_WEIGHT_MAX;
+  return (int8_t)n;
+}
+
+/* The same result with a single float -> int32 conversion: a step beyond +-256 saturates an int8
+ * weight either way, so the rounded step is clamped there first. */
 static inline int8_t tflmt_sgd_weight(int8_t v, float grad, float qas, const tflmt_sgd* sgd, uint32_t stream,
                                       uint32_t index) {
-  int64_t n = (int64_t)v - tflmt_sgd_delta(grad, qas, sgd, stream, index);
+  const float t = (grad * qas) * sgd->learning_rate;
+  float r = sgd->stochastic ? floorf(t + tflmt_uniform(stream, index)) : rintf(t);
+  if (!isfinite(r)) r = 0.0f;  /* no step, but v is still saturated, as in the spec */
+  if (r < -256.0f) r = -256.0f;
+  if (r > 256.0f) r = 256.0f;
+  int32_t n = (int32_t)v - (int32_t)r;
   if (n < TFLMT_WEIGHT_MIN) n = TFLMT_WEIGHT_MIN;
   if (n > TFLMT_WEIGHT_MAX) n = TFLMT_WEIGHT_MAX;
   return (int8_t)n;
@@ -93,6 +110,16 @@ static inline int32_t tflmt_tap_row(const tflmt_window* s, int32_t oy, int32_t i
 
 static inline int32_t tflmt_tap_col(const tflmt_window* s, int32_t ox, int32_t j) {
   return ox * s->geo.stride_w + j * s->geo.dilation_w - s->geo.pad_left;
+}
+
+/* The output columns [*lo, *hi) whose tap column j lands inside the input (the rest read padding). */
+static inline void tflmt_tap_cols(const tflmt_window* s, int32_t j, int32_t* lo, int32_t* hi) {
+  const int32_t off = j * s->geo.dilation_w - s->geo.pad_left, sw = s->geo.stride_w;
+  int32_t l = off >= 0 ? 0 : (-off + sw - 1) / sw;
+  int32_t h = s->in.w - 1 - off < 0 ? 0 : (s->in.w - 1 - off) / sw + 1;
+  if (h > s->out.w) h = s->out.w;
+  *lo = l < h ? l : h;
+  *hi = h;
 }
 
 /* A 1x1, stride-1 conv without padding: input pixel = output pixel. */

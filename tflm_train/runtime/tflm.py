@@ -98,6 +98,11 @@ def _captured_allocations(interp) -> dict:
     return found
 
 
+def measured_training_arena(tm: TrainingModel) -> int:
+    """Bytes of tensor arena TFLM's allocator needs for tm's training graph (planned + persistent)."""
+    return _captured_allocations(TflmBackend(tm).interp)["arena"]
+
+
 def default_arena(tm: TrainingModel) -> int:
     a = tm.memory_report()
     return int(2 * a["training_peak_bytes"] + 256 * 1024)

@@ -4,7 +4,11 @@ Following Lin et al. 2022 (s.2.2), the accuracy contribution of each component i
 assumed additive: the bias depth K contributes gain_b(K), the weights of layer i
 at channel ratio r contribute gain_w(i, r). The search maximises
 gain_b(K) + sum_i gain_w(i, r_i) subject to the training arena (analytic model,
-which agrees with TFLM's allocator, see memory.py) <= sram_budget.
+which agrees with TFLM's allocator within about 1%, see memory.py) <= sram_budget.
+The budget itself is then held by TFLM's allocator, not by the model: the schemes of
+highest gain within MEASURE_MARGIN of the budget (analytic) are converted and loaded
+into TFLM's MicroInterpreter, best gain first, and the first whose measured arena fits
+is the result.
 
 Gains come from either
   * contribution analysis on data (`train_data`): fine-tune the classifier alone
@@ -20,6 +24,7 @@ Gains come from either
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 from fractions import Fraction
 
 import numpy as np
@@ -31,6 +36,12 @@ from ..progress import Progress
 from .scheme import SparseScheme, weighted_layers
 
 RATIOS = (Fraction(1, 8), Fraction(1, 4), Fraction(1, 2), Fraction(1))
+# The analytic model's error bound used by the measured pick: it is within +0.85% on the zoo
+# models (bench/memory_table.py) and +4.5% on the small test nets, where the persistent tail, which
+# it models by mean costs per op, is a larger share. A scheme whose analytic arena is over the
+# budget by less than this may still fit it in TFLM, and one under it may not.
+MEASURE_MARGIN = 0.05
+MAX_MEASURED = 8  # schemes loaded into TFLM before giving up
 
 
 @dataclass
@@ -50,6 +61,8 @@ class SearchResult:
     evaluated: int             # distinct schemes whose memory was computed
     gains: Gains
     history: list[float] = field(default_factory=list)  # best gain per generation
+    measured_arena_bytes: int | None = None  # TFLM's allocator; None if the search ran without measuring
+    measured: list[tuple[str, int, int]] = field(default_factory=list)  # (scheme, analytic, measured) tried
 
 
 # ------------------------------------------------------------------ gains
@@ -147,9 +160,11 @@ def _ce(logits: np.ndarray, y: int) -> float:
 
 # ------------------------------------------------------------------ search
 def search(tflite: bytes, sram_budget: int, gains: Gains, *, grad_dtype: str = "float32", seed: int = 0,
-           population: int = 24, generations: int = 25, progress: bool = True, patch="auto") -> SearchResult:
+           population: int = 24, generations: int = 25, progress: bool = True, patch="auto",
+           measure: Callable[[SparseScheme], int] | None = None) -> SearchResult:
     """Evolutionary search for the scheme of highest summed gain whose training arena fits sram_budget
-    (with the first stage patched as convert(patch=...) would)."""
+    (with the first stage patched as convert(patch=...) would). measure(scheme) -> bytes, when given,
+    decides the final pick (module docstring); without it the analytic model does."""
     from ..converter import MemorySizer
 
     sizer = MemorySizer(tflite, grad_dtype, seed, patch)
@@ -195,7 +210,17 @@ def search(tflite: bytes, sram_budget: int, gains: Gains, *, grad_dtype: str = "
         mask = rng.random(len(a)) < 0.5
         return tuple(x if m else y for x, y, m in zip(a, b, mask))
 
-    pop = [minimal] + [mutate(minimal) for _ in range(population - 1)]
+    # The population starts from the largest last-K that fits (and the next one, which may fit in TFLM
+    # though not by the model): the search then never ends below the baseline a user would try first.
+    def last_k(k: int) -> tuple:
+        return (k,) + (Fraction(0),) * (n - k) + (Fraction(1),) * k
+
+    lo, hi = 1, n  # last:1 is `minimal`, which fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if memory(last_k(mid)) <= sram_budget * (1 + MEASURE_MARGIN) else (lo, mid - 1)
+    starts = [minimal] + sorted({last_k(lo), last_k(min(n, lo + 1))} - {minimal})
+    pop = starts + [mutate(minimal) for _ in range(population - len(starts))]
     pop = [g for g in pop if valid(g)] or [minimal]
     history = []
     bar = Progress(generations, "scheme search", progress)
@@ -213,7 +238,29 @@ def search(tflite: bytes, sram_budget: int, gains: Gains, *, grad_dtype: str = "
         bar.step(f"best gain {history[-1]:.4g}, {len(cache)} schemes sized")
     bar.close()
     best = sorted(set(pop), key=lambda g: (-fitness(g), g))[0]
-    return SearchResult(scheme_of(best), gain(best), memory(best), len(cache), gains, history)
+    if measure is None:
+        return SearchResult(scheme_of(best), gain(best), memory(best), len(cache), gains, history)
+    return _measured_pick(cache, gain, valid, scheme_of, sram_budget, measure, gains, history)
+
+
+def _measured_pick(cache: dict, gain, valid, scheme_of, budget: int, measure, gains: Gains,
+                   history: list[float]) -> SearchResult:
+    """Among every scheme the search sized, best gain first (then least memory), within MEASURE_MARGIN
+    of the budget by the analytic model: the first that TFLM's allocator fits in the budget."""
+    near = sorted((g for g, m in cache.items() if valid(g) and m <= budget * (1 + MEASURE_MARGIN)),
+                  key=lambda g: (-gain(g), cache[g], g))
+    # When the best few all miss, the best one the model puts safely under the budget gets a last try.
+    safe = [g for g in near[MAX_MEASURED:] if cache[g] <= budget * (1 - MEASURE_MARGIN)][:1]
+    tried = []
+    for g in near[:MAX_MEASURED] + safe:
+        bytes_ = int(measure(scheme_of(g)))
+        tried.append((scheme_of(g).text(), cache[g], bytes_))
+        if bytes_ <= budget:
+            return SearchResult(scheme_of(g), gain(g), cache[g], len(cache), gains, history, bytes_, tried)
+    smallest = min(tried, key=lambda t: t[2], default=None)
+    raise InputError(f"sram_budget {budget} B: none of the {len(tried)} schemes of highest gain fits it as TFLM "
+                     f"measures the arena" + (f" (the smallest measured: {smallest[0]}, {smallest[2]} B)"
+                                              if smallest else "") + "; raise the budget")
 
 
 def auto_scheme(tflite: bytes, sram_budget, train_data=None, *, grad_dtype: str = "float32",
@@ -229,4 +276,14 @@ def auto_scheme(tflite: bytes, sram_budget, train_data=None, *, grad_dtype: str 
     else:
         gains = data_gains(tflite, train_data, grad_dtype=grad_dtype, learning_rate=learning_rate, seed=seed,
                            progress=progress, max_loss=max_loss)
-    return search(tflite, int(sram_budget), gains, grad_dtype=grad_dtype, seed=seed, progress=progress, patch=patch)
+    return search(tflite, int(sram_budget), gains, grad_dtype=grad_dtype, seed=seed, progress=progress, patch=patch,
+                  measure=lambda scheme: _tflm_arena(tflite, scheme, grad_dtype, seed, patch))
+
+
+def _tflm_arena(tflite: bytes, scheme: SparseScheme, grad_dtype: str, seed: int, patch) -> int:
+    """The training arena of `scheme` as TFLM's allocator plans it (the figure a device budget is about)."""
+    from ..converter import convert_tflite
+    from ..runtime.tflm import measured_training_arena
+
+    return measured_training_arena(convert_tflite(tflite, scheme=scheme, grad_dtype=grad_dtype, seed=seed,
+                                                  progress=False, patch=patch))
