@@ -182,7 +182,8 @@ class _Emitter:
             lo, hi = Q.activation_range(op.activation, sy, qy.per_tensor_zero_point)
             p = (f"static const tflmt_add_params p = {{{q1.per_tensor_zero_point}, {q2.per_tensor_zero_point}, "
                  f"{qy.per_tensor_zero_point}, {mults}, {F.ADD_LEFT_SHIFT}, {lo}, {hi}}};")
-            return [p, f"tflmt_add_s8(&p, {self.ptr(op.inputs[0])}, {self.ptr(op.inputs[1])}, "
+            nv = "_naive" if self.naive else ""
+            return [p, f"tflmt_add_s8{nv}(&p, {self.ptr(op.inputs[0])}, {self.ptr(op.inputs[1])}, "
                        f"{self.numel(op.y)}, {self.ptr(op.y)});"]
         if k == "MEAN":
             xs = self.shape(op.x)

@@ -49,6 +49,8 @@ typedef struct {
   int32_t left_shift, act_min, act_max;
 } tflmt_add_params;
 void tflmt_add_s8(const tflmt_add_params* p, const int8_t* x1, const int8_t* x2, int32_t n, int8_t* y);
+/* The same in TFLM's reference order (the benchmark baseline). */
+void tflmt_add_s8_naive(const tflmt_add_params* p, const int8_t* x1, const int8_t* x2, int32_t n, int8_t* y);
 
 /* MEAN over H and W (reference_integer_ops::Mean): y has in.c elements.
  * multiplier/shift already include the division by h*w. */
