@@ -5,10 +5,10 @@ assumed additive: the bias depth K contributes gain_b(K), the weights of layer i
 at channel ratio r contribute gain_w(i, r). The search maximises
 gain_b(K) + sum_i gain_w(i, r_i) subject to the training arena (analytic model,
 which agrees with TFLM's allocator within about 1%, see memory.py) <= sram_budget.
-The budget itself is then held by TFLM's allocator, not by the model: the schemes of
-highest gain within MEASURE_MARGIN of the budget (analytic) are converted and loaded
-into TFLM's MicroInterpreter, best gain first, and the first whose measured arena fits
-is the result.
+The budget itself is then held by TFLM's allocator, not by the model: the best scheme
+the model fits is converted and loaded into TFLM's MicroInterpreter (and the next, if
+TFLM puts it over), then the schemes of higher gain that the model puts over the budget
+by less than MEASURE_MARGIN, least memory first; the best that fits is the result.
 
 Gains come from either
   * contribution analysis on data (`train_data`): fine-tune the classifier alone
@@ -41,7 +41,8 @@ RATIOS = (Fraction(1, 8), Fraction(1, 4), Fraction(1, 2), Fraction(1))
 # it models by mean costs per op, is a larger share. A scheme whose analytic arena is over the
 # budget by less than this may still fit it in TFLM, and one under it may not.
 MEASURE_MARGIN = 0.05
-MAX_MEASURED = 8  # schemes loaded into TFLM before giving up
+CALIBRATED_SLACK = 0.01
+MAX_MEASURED = 8  # schemes loaded into TFLM per stage of the measured pick
 
 
 @dataclass
@@ -245,22 +246,38 @@ def search(tflite: bytes, sram_budget: int, gains: Gains, *, grad_dtype: str = "
 
 def _measured_pick(cache: dict, gain, valid, scheme_of, budget: int, measure, gains: Gains,
                    history: list[float]) -> SearchResult:
-    """Among every scheme the search sized, best gain first (then least memory), within MEASURE_MARGIN
-    of the budget by the analytic model: the first that TFLM's allocator fits in the budget."""
-    near = sorted((g for g, m in cache.items() if valid(g) and m <= budget * (1 + MEASURE_MARGIN)),
-                  key=lambda g: (-gain(g), cache[g], g))
-    # When the best few all miss, the best one the model puts safely under the budget gets a last try.
-    safe = [g for g in near[MAX_MEASURED:] if cache[g] <= budget * (1 - MEASURE_MARGIN)][:1]
-    tried = []
-    for g in near[:MAX_MEASURED] + safe:
+    """The budget as TFLM's allocator measures it, among every scheme the search sized:
+    1. the best-gain scheme the analytic model fits (then the next, while TFLM puts them over);
+    2. then the schemes of higher gain that the model puts over the budget by less than
+       MEASURE_MARGIN, least memory first (the likeliest to fit): the best that fits wins."""
+    order = lambda g: (-gain(g), cache[g], g)  # noqa: E731
+    inside = sorted((g for g, m in cache.items() if valid(g) and m <= budget), key=order)
+    tried: list[tuple[str, int, int]] = []
+
+    def fits(g) -> bool:
         bytes_ = int(measure(scheme_of(g)))
         tried.append((scheme_of(g).text(), cache[g], bytes_))
-        if bytes_ <= budget:
-            return SearchResult(scheme_of(g), gain(g), cache[g], len(cache), gains, history, bytes_, tried)
-    smallest = min(tried, key=lambda t: t[2], default=None)
-    raise InputError(f"sram_budget {budget} B: none of the {len(tried)} schemes of highest gain fits it as TFLM "
-                     f"measures the arena" + (f" (the smallest measured: {smallest[0]}, {smallest[2]} B)"
-                                              if smallest else "") + "; raise the budget")
+        return bytes_ <= budget
+
+    best = next((g for g in inside[:MAX_MEASURED] if fits(g)), None)
+    floor = gain(best) if best is not None else float("-inf")
+    # The model's error is alike for similar schemes: calibrated by the measured best, a scheme
+    # predicted more than CALIBRATED_SLACK over the budget is not worth loading.
+    ratio = tried[-1][2] / tried[-1][1] if best is not None else 1.0
+    over = sorted((g for g, m in cache.items()
+                   if valid(g) and budget < m <= budget * (1 + MEASURE_MARGIN) and gain(g) > floor
+                   and m * ratio <= budget * (1 + CALIBRATED_SLACK)),
+                  key=lambda g: (cache[g], -gain(g), g))
+    for g in over[:MAX_MEASURED]:
+        if (best is None or gain(g) > gain(best)) and fits(g):
+            best = g
+    if best is None:
+        smallest = min(tried, key=lambda t: t[2], default=None)
+        raise InputError(f"sram_budget {budget} B: none of the {len(tried)} schemes of highest gain fits it as TFLM "
+                         f"measures the arena" + (f" (the smallest measured: {smallest[0]}, {smallest[2]} B)"
+                                                  if smallest else "") + "; raise the budget")
+    measured = next(t[2] for t in reversed(tried) if t[0] == scheme_of(best).text())
+    return SearchResult(scheme_of(best), gain(best), cache[best], len(cache), gains, history, measured, tried)
 
 
 def auto_scheme(tflite: bytes, sram_budget, train_data=None, *, grad_dtype: str = "float32",
