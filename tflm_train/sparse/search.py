@@ -241,11 +241,11 @@ def search(tflite: bytes, sram_budget: int, gains: Gains, *, grad_dtype: str = "
     best = sorted(set(pop), key=lambda g: (-fitness(g), g))[0]
     if measure is None:
         return SearchResult(scheme_of(best), gain(best), memory(best), len(cache), gains, history)
-    return _measured_pick(cache, gain, valid, scheme_of, sram_budget, measure, gains, history)
+    return _measured_pick(cache, gain, valid, scheme_of, sram_budget, measure, gains, history, progress)
 
 
 def _measured_pick(cache: dict, gain, valid, scheme_of, budget: int, measure, gains: Gains,
-                   history: list[float]) -> SearchResult:
+                   history: list[float], progress: bool = False) -> SearchResult:
     """The budget as TFLM's allocator measures it, among every scheme the search sized:
     1. the best-gain scheme the analytic model fits (then the next, while TFLM puts them over);
     2. then the schemes of higher gain that the model puts over the budget by less than
@@ -254,9 +254,12 @@ def _measured_pick(cache: dict, gain, valid, scheme_of, budget: int, measure, ga
     inside = sorted((g for g, m in cache.items() if valid(g) and m <= budget), key=order)
     tried: list[tuple[str, int, int]] = []
 
+    bar = Progress(2 * MAX_MEASURED, "schemes loaded into TFLM (at most)", progress)
+
     def fits(g) -> bool:
         bytes_ = int(measure(scheme_of(g)))
         tried.append((scheme_of(g).text(), cache[g], bytes_))
+        bar.step(f"{bytes_} B {'fits' if bytes_ <= budget else 'over'}")
         return bytes_ <= budget
 
     best = next((g for g in inside[:MAX_MEASURED] if fits(g)), None)
@@ -271,6 +274,7 @@ def _measured_pick(cache: dict, gain, valid, scheme_of, budget: int, measure, ga
     for g in over[:MAX_MEASURED]:
         if (best is None or gain(g) > gain(best)) and fits(g):
             best = g
+    bar.close()
     if best is None:
         smallest = min(tried, key=lambda t: t[2], default=None)
         raise InputError(f"sram_budget {budget} B: none of the {len(tried)} schemes of highest gain fits it as TFLM "
