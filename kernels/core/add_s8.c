@@ -12,20 +12,6 @@ void tflmt_add_s8(const tflmt_add_params* p, const int8_t* x1, const int8_t* x2,
   const tflmt_channel_requant r2 = smaller_than_one(p->multiplier2, p->shift2);
   const tflmt_channel_requant ro = smaller_than_one(p->out_multiplier, p->out_shift);
   const int32_t scale_in = 1 << p->left_shift;
-  if (r1.folded && r2.folded && ro.folded) {
-    /* Locals: y may alias *p as far as the compiler knows, which would reload p every element. */
-    const int32_t zp1 = p->zero_point1, zp2 = p->zero_point2, zpo = p->out_zero_point;
-    const int32_t lo = p->act_min, hi = p->act_max;
-    for (int32_t i = 0; i < n; ++i) {
-      const int32_t a = tflmt_folded_multiply((x1[i] - zp1) * scale_in, &r1);
-      const int32_t b = tflmt_folded_multiply((x2[i] - zp2) * scale_in, &r2);
-      int32_t v = tflmt_folded_multiply(a + b, &ro) + zpo;
-      if (v < lo) v = lo;
-      if (v > hi) v = hi;
-      y[i] = (int8_t)v;
-    }
-    return;
-  }
   for (int32_t i = 0; i < n; ++i) {
     const int32_t a = tflmt_apply_multiplier((x1[i] - p->zero_point1) * scale_in, &r1);
     const int32_t b = tflmt_apply_multiplier((x2[i] - p->zero_point2) * scale_in, &r2);

@@ -7,16 +7,17 @@ tflmt_status tflmt_bias_update_f32(const float* g, int32_t rows, int32_t channel
   const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
   int32_t c = 0;
   for (; c + 4 <= channels; c += 4) {
-    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+    float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     const float* p = g + c;
     for (int32_t r = 0; r < rows; ++r, p += channels) {
-      a0 += p[0];
-      a1 += p[1];
-      a2 += p[2];
-      a3 += p[3];
+      a[0] += p[0];
+      a[1] += p[1];
+      a[2] += p[2];
+      a[3] += p[3];
     }
-    const float a[4] = {a0, a1, a2, a3};
-    for (int32_t k = 0; k < 4; ++k) bias[c + k] = tflmt_sgd_bias(bias[c + k], a[k], qas[c + k], sgd, stream, (uint32_t)(c + k));
+    for (int32_t k = 0; k < 4; ++k) {
+      bias[c + k] = tflmt_sgd_bias(bias[c + k], a[k], qas[c + k], sgd, stream, (uint32_t)(c + k));
+    }
   }
   for (; c < channels; ++c) {
     float acc = 0.0f;

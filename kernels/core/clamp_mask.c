@@ -5,8 +5,18 @@
 #include "forward_internal.h"
 #include "internal.h"
 
+/* act_min < y < act_max as one unsigned compare: (y - act_min - 1) < (act_max - act_min - 1). */
+static inline uint32_t inside(int8_t y, uint32_t lo, uint32_t span) { return (uint32_t)(int32_t)y - lo < span; }
+
+/* g's bit pattern where the mask bit is set, +0.0f where it is not (NaN payloads kept). */
+static inline void select_f32(const float* g, uint32_t bit, float* out) {
+  uint32_t v;
+  memcpy(&v, g, 4);
+  v &= 0u - bit;
+  memcpy(out, &v, 4);
+}
+
 void tflmt_clamp_mask_s8(const int8_t* y, int32_t n, int32_t act_min, int32_t act_max, uint8_t* mask) {
-  /* act_min < y < act_max as one unsigned compare: (y - act_min - 1) < (act_max - act_min - 1). */
   const uint32_t lo = (uint32_t)(act_min + 1);
   const uint32_t span = act_max - act_min > 1 ? (uint32_t)(act_max - act_min - 1) : 0u;
   int32_t i = 0;
@@ -35,33 +45,22 @@ void tflmt_clamp_mask_s8(const int8_t* y, int32_t n, int32_t act_min, int32_t ac
     uint32_t bits = 0;
     if (m == 8) {
       TFLMT_UNROLL8
-      for (int32_t k = 0; k < 8; ++k) bits |= (uint32_t)((uint32_t)(int32_t)y[i + k] - lo < span) << k;
+      for (int32_t k = 0; k < 8; ++k) bits |= inside(y[i + k], lo, span) << k;
     } else {
-      for (int32_t k = 0; k < m; ++k) bits |= (uint32_t)((uint32_t)(int32_t)y[i + k] - lo < span) << k;
+      for (int32_t k = 0; k < m; ++k) bits |= inside(y[i + k], lo, span) << k;
     }
     mask[i >> 3] = (uint8_t)bits;
   }
 }
 
 void tflmt_clamp_grad_f32(const float* g, const uint8_t* mask, int32_t n, float* out) {
-  /* A float's bit pattern AND 0 is +0.0f, AND ~0 is itself (NaN payloads included). */
   for (int32_t i = 0; i < n; i += 8) {
     const uint32_t bits = mask[i >> 3];
     if (n - i >= 8) {
       TFLMT_UNROLL8
-      for (int32_t k = 0; k < 8; ++k) {
-        uint32_t v;
-        memcpy(&v, g + i + k, 4);
-        v &= 0u - ((bits >> k) & 1u);
-        memcpy(out + i + k, &v, 4);
-      }
-      continue;
-    }
-    for (int32_t k = 0; k < n - i; ++k) {
-      uint32_t v;
-      memcpy(&v, g + i + k, 4);
-      v &= 0u - ((bits >> k) & 1u);
-      memcpy(out + i + k, &v, 4);
+      for (int32_t k = 0; k < 8; ++k) select_f32(g + i + k, (bits >> k) & 1u, out + i + k);
+    } else {
+      for (int32_t k = 0; k < n - i; ++k) select_f32(g + i + k, (bits >> k) & 1u, out + i + k);
     }
   }
 }

@@ -36,11 +36,16 @@ static inline float tflmt_uniform(uint32_t stream, uint32_t index) {
   return (float)(r >> 8) * (1.0f / 16777216.0f);
 }
 
+/* round(grad * qas * lr) for one element, as a float (non-finite if the step is). */
+static inline float tflmt_sgd_rounded(float grad, float qas, const tflmt_sgd* sgd, uint32_t stream, uint32_t index) {
+  const float t = (grad * qas) * sgd->learning_rate;
+  return sgd->stochastic ? floorf(t + tflmt_uniform(stream, index)) : rintf(t);
+}
+
 /* The integer SGD step for one element: round(grad * qas * lr), 0 if non-finite. */
 static inline int64_t tflmt_sgd_delta(float grad, float qas, const tflmt_sgd* sgd, uint32_t stream,
                                       uint32_t index) {
-  float t = (grad * qas) * sgd->learning_rate;
-  float r = sgd->stochastic ? floorf(t + tflmt_uniform(stream, index)) : rintf(t);
+  float r = tflmt_sgd_rounded(grad, qas, sgd, stream, index);
   if (!isfinite(r)) return 0;
   if (r < -2147483648.0f) r = -2147483648.0f;
   if (r > 2147483648.0f) r = 2147483648.0f;
@@ -61,8 +66,7 @@ static inline int8_t tflmt_sgd_weight_reference(int8_t v, float grad, float qas,
  * weight either way, so the rounded step is clamped there first. */
 static inline int8_t tflmt_sgd_weight(int8_t v, float grad, float qas, const tflmt_sgd* sgd, uint32_t stream,
                                       uint32_t index) {
-  const float t = (grad * qas) * sgd->learning_rate;
-  float r = sgd->stochastic ? floorf(t + tflmt_uniform(stream, index)) : rintf(t);
+  float r = tflmt_sgd_rounded(grad, qas, sgd, stream, index);
   if (!isfinite(r)) r = 0.0f;  /* no step, but v is still saturated, as in the spec */
   if (r < -256.0f) r = -256.0f;
   if (r > 256.0f) r = 256.0f;

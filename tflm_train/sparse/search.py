@@ -24,8 +24,8 @@ Gains come from either
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 from fractions import Fraction
+from typing import Callable
 
 import numpy as np
 
@@ -250,23 +250,20 @@ def _measured_pick(cache: dict, gain, valid, scheme_of, budget: int, measure, ga
     1. the best-gain scheme the analytic model fits (then the next, while TFLM puts them over);
     2. then the schemes of higher gain that the model puts over the budget by less than
        MEASURE_MARGIN, least memory first (the likeliest to fit): the best that fits wins."""
-    order = lambda g: (-gain(g), cache[g], g)  # noqa: E731
-    inside = sorted((g for g, m in cache.items() if valid(g) and m <= budget), key=order)
-    tried: list[tuple[str, int, int]] = []
-
+    inside = sorted((g for g, m in cache.items() if valid(g) and m <= budget), key=lambda g: (-gain(g), cache[g], g))
+    seen: dict[tuple, int] = {}  # scheme -> TFLM arena, in the order loaded
     bar = Progress(2 * MAX_MEASURED, "schemes loaded into TFLM (at most)", progress)
 
     def fits(g) -> bool:
-        bytes_ = int(measure(scheme_of(g)))
-        tried.append((scheme_of(g).text(), cache[g], bytes_))
-        bar.step(f"{bytes_} B {'fits' if bytes_ <= budget else 'over'}")
-        return bytes_ <= budget
+        seen[g] = int(measure(scheme_of(g)))
+        bar.step(f"{seen[g]} B {'fits' if seen[g] <= budget else 'over'}")
+        return seen[g] <= budget
 
     best = next((g for g in inside[:MAX_MEASURED] if fits(g)), None)
     floor = gain(best) if best is not None else float("-inf")
     # The model's error is alike for similar schemes: calibrated by the measured best, a scheme
     # predicted more than CALIBRATED_SLACK over the budget is not worth loading.
-    ratio = tried[-1][2] / tried[-1][1] if best is not None else 1.0
+    ratio = seen[best] / cache[best] if best is not None else 1.0
     over = sorted((g for g, m in cache.items()
                    if valid(g) and budget < m <= budget * (1 + MEASURE_MARGIN) and gain(g) > floor
                    and m * ratio <= budget * (1 + CALIBRATED_SLACK)),
@@ -275,13 +272,13 @@ def _measured_pick(cache: dict, gain, valid, scheme_of, budget: int, measure, ga
         if (best is None or gain(g) > gain(best)) and fits(g):
             best = g
     bar.close()
+    tried = [(scheme_of(g).text(), cache[g], b) for g, b in seen.items()]
     if best is None:
         smallest = min(tried, key=lambda t: t[2], default=None)
         raise InputError(f"sram_budget {budget} B: none of the {len(tried)} schemes of highest gain fits it as TFLM "
                          f"measures the arena" + (f" (the smallest measured: {smallest[0]}, {smallest[2]} B)"
                                                   if smallest else "") + "; raise the budget")
-    measured = next(t[2] for t in reversed(tried) if t[0] == scheme_of(best).text())
-    return SearchResult(scheme_of(best), gain(best), cache[best], len(cache), gains, history, measured, tried)
+    return SearchResult(scheme_of(best), gain(best), cache[best], len(cache), gains, history, seen[best], tried)
 
 
 def auto_scheme(tflite: bytes, sram_budget, train_data=None, *, grad_dtype: str = "float32",
