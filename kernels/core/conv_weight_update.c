@@ -40,62 +40,40 @@ static void update_channel_s8(const tflmt_window* s, int32_t o, const int32_t* a
 }
 
 /* 1x1 stride-1 without padding, CONV_OB output channels and 4 input channels at a time: the
- * 16 sums run over every pixel in registers. Each sum sees the same additions in the same
- * pixel order as the scatter below (a pixel is skipped when the block's 4 gradients are all
- * zero), so the result is bit-identical; only the loads and stores of acc are gone.
+ * 16 sums run over every pixel in registers, in the scatter's pixel order. No term is skipped:
+ * a zero gradient adds exactly +0 or -0, which leaves every sum (starting at +0) unchanged, so
+ * the result is bit-identical to the scatter below, which skips them.
  * acc is [CONV_OB][ic]; returns whether any pixel had a non-zero gradient. */
 static int pointwise_block_f32(const float* g, int32_t oc, int32_t pixels, const int8_t* x, int32_t ic,
                                tflmt_quant xq, float* acc) {
   int any = 0;
+  for (int32_t p = 0; p < pixels && !any; ++p) {
+    const float* gp = g + p * oc;
+    any = gp[0] != 0.0f || gp[1] != 0.0f || gp[2] != 0.0f || gp[3] != 0.0f;
+  }
+  if (!any) return 0;
   for (int32_t c0 = 0; c0 < ic; c0 += 4) {
-    float a00 = 0.0f, a01 = 0.0f, a02 = 0.0f, a03 = 0.0f, a10 = 0.0f, a11 = 0.0f, a12 = 0.0f, a13 = 0.0f;
-    float a20 = 0.0f, a21 = 0.0f, a22 = 0.0f, a23 = 0.0f, a30 = 0.0f, a31 = 0.0f, a32 = 0.0f, a33 = 0.0f;
+    float a[CONV_OB][4] = {{0.0f}};
     const float* gp = g;
     const int8_t* xp = x + c0;
     for (int32_t p = 0; p < pixels; ++p, gp += oc, xp += ic) {
-      const float g0 = gp[0], g1 = gp[1], g2 = gp[2], g3 = gp[3];
-      if (g0 == 0.0f && g1 == 0.0f && g2 == 0.0f && g3 == 0.0f) continue;
-      const float x0 = (float)((int32_t)xp[0] - xq.zero_point) * xq.scale;
-      const float x1 = (float)((int32_t)xp[1] - xq.zero_point) * xq.scale;
-      const float x2 = (float)((int32_t)xp[2] - xq.zero_point) * xq.scale;
-      const float x3 = (float)((int32_t)xp[3] - xq.zero_point) * xq.scale;
-      a00 += g0 * x0;
-      a01 += g0 * x1;
-      a02 += g0 * x2;
-      a03 += g0 * x3;
-      a10 += g1 * x0;
-      a11 += g1 * x1;
-      a12 += g1 * x2;
-      a13 += g1 * x3;
-      a20 += g2 * x0;
-      a21 += g2 * x1;
-      a22 += g2 * x2;
-      a23 += g2 * x3;
-      a30 += g3 * x0;
-      a31 += g3 * x1;
-      a32 += g3 * x2;
-      a33 += g3 * x3;
-      any = 1;
+      float xv[4];
+      TFLMT_UNROLL8
+      for (int32_t c = 0; c < 4; ++c) xv[c] = (float)((int32_t)xp[c] - xq.zero_point) * xq.scale;
+      TFLMT_UNROLL8
+      for (int32_t b = 0; b < CONV_OB; ++b) {
+        const float gb = gp[b];
+        TFLMT_UNROLL8
+        for (int32_t c = 0; c < 4; ++c) a[b][c] = tflmt_mla(a[b][c], gb, xv[c]);
+      }
     }
-    float* a = acc + c0;
-    a[0] = a00;
-    a[1] = a01;
-    a[2] = a02;
-    a[3] = a03;
-    a[ic] = a10;
-    a[ic + 1] = a11;
-    a[ic + 2] = a12;
-    a[ic + 3] = a13;
-    a[2 * ic] = a20;
-    a[2 * ic + 1] = a21;
-    a[2 * ic + 2] = a22;
-    a[2 * ic + 3] = a23;
-    a[3 * ic] = a30;
-    a[3 * ic + 1] = a31;
-    a[3 * ic + 2] = a32;
-    a[3 * ic + 3] = a33;
+    TFLMT_UNROLL8
+    for (int32_t b = 0; b < CONV_OB; ++b) {
+      TFLMT_UNROLL8
+      for (int32_t c = 0; c < 4; ++c) acc[b * ic + c0 + c] = a[b][c];
+    }
   }
-  return any;
+  return 1;
 }
 
 tflmt_status tflmt_conv_weight_update_f32(const tflmt_window* s, const float* g, const int8_t* x, tflmt_quant xq,

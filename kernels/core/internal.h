@@ -22,6 +22,17 @@
 #define TFLMT_UNROLL8
 #endif
 
+/* acc + a * b with the product rounded before the sum, as the spec's separate multiply and add.
+ * ARM's VMLA.F32 is that chained (not fused) multiply-accumulate: one instruction for two. */
+#if defined(__GNUC__) && defined(__arm__) && defined(__ARM_FP) && (__ARM_FP & 4)
+static inline float tflmt_mla(float acc, float a, float b) {
+  __asm__("vmla.f32 %0, %1, %2" : "+t"(acc) : "t"(a), "t"(b));
+  return acc;
+}
+#else
+static inline float tflmt_mla(float acc, float a, float b) { return acc + a * b; }
+#endif
+
 static inline uint32_t tflmt_fmix32(uint32_t h) {
   h ^= h >> 16;
   h *= 0x85EBCA6Bu;
