@@ -1,7 +1,8 @@
 /* DEPTHWISE_CONV_2D input gradient: per channel, a transposed convolution,
  * scattered tap by tap (float order per element: taps in row-major order). In float32,
  * each tap's dequantized weights for 8 channels are formed once and kept in registers
- * over all pixels (tap_block). */
+ * over all pixels (tap_block), which walks only the output columns whose tap lands inside the
+ * input. */
 #include "internal.h"
 
 /* One tap of channels [c0, c0 + n), n <= 8: their dequantized weights stay in registers while
@@ -15,16 +16,17 @@ static TFLMT_ALWAYS_INLINE void tap_block(const tflmt_window* s, int32_t i, int3
   float wr[8] = {0.0f};
   TFLMT_UNROLL8
   for (int32_t k = 0; k < n; ++k) wr[k] = wq[k];
+  int32_t lo, hi;
+  tflmt_tap_cols(s, j, &lo, &hi);
+  const int32_t d_step = s->geo.stride_w * c;
   for (int32_t oy = 0; oy < s->out.h; ++oy) {
     const int32_t y = tflmt_tap_row(s, oy, i);
     if (y < 0 || y >= s->in.h) continue;
-    for (int32_t ox = 0; ox < s->out.w; ++ox) {
-      const int32_t x = tflmt_tap_col(s, ox, j);
-      if (x < 0 || x >= s->in.w) continue;
-      float* d = dx + (y * s->in.w + x) * c + c0;
-      const float* gp = g + (oy * s->out.w + ox) * c + c0;
+    float* d = dx + (y * s->in.w + tflmt_tap_col(s, lo, j)) * c + c0;
+    const float* gp = g + (oy * s->out.w + lo) * c + c0;
+    for (int32_t ox = lo; ox < hi; ++ox, d += d_step, gp += c) {
       TFLMT_UNROLL8
-      for (int32_t k = 0; k < n; ++k) d[k] += gp[k] * wr[k];
+      for (int32_t k = 0; k < n; ++k) d[k] = tflmt_mla(d[k], gp[k], wr[k]);
     }
   }
 }
