@@ -82,10 +82,37 @@ static TFLMT_ALWAYS_INLINE void dot_block(const int16_t* c0, const int16_t* c1, 
   acc[3] += a11;
 }
 
+#if TFLMT_CONV_DSP
+/* a (pixel 0 x channel 0, pixel 0 x channel 1, pixel 1 x channel 0, pixel 1 x channel 1) += the
+ * products of x's and w's 4-byte groups up to xe; the second pixel and channel lie xs and ws bytes
+ * on. 4 loads, 8 sign extensions, 8 SMLADs per 16 MACs; with xs == ws one register holds both,
+ * and pointers, sums and temporaries fit the 14 registers without a spill. */
+static TFLMT_ALWAYS_INLINE void smlad_2x2(const int8_t* xp, const int8_t* xe, const int8_t* wp, int32_t xs,
+                                          int32_t ws, int32_t a[4]) {
+  int32_t a00 = a[0], a01 = a[1], a10 = a[2], a11 = a[3];
+#if defined(__GNUC__)
+#pragma GCC unroll 2
+#endif
+  for (; xp != xe; xp += 4, wp += 4) {
+    const uint32_t xa = tflmt_load32(xp), xb = tflmt_load32(xp + xs);
+    const int32_t xa02 = __sxtb16(xa), xa13 = tflmt_sxtb16_odd(xa);
+    const int32_t xb02 = __sxtb16(xb), xb13 = tflmt_sxtb16_odd(xb);
+    const uint32_t wa = tflmt_load32(wp);
+    const int32_t wa02 = __sxtb16(wa), wa13 = tflmt_sxtb16_odd(wa);
+    a00 = __smlad(xa13, wa13, __smlad(xa02, wa02, a00));
+    a10 = __smlad(xb13, wa13, __smlad(xb02, wa02, a10));
+    const uint32_t wb = tflmt_load32(wp + ws);
+    const int32_t wb02 = __sxtb16(wb), wb13 = tflmt_sxtb16_odd(wb);
+    a01 = __smlad(xa13, wb13, __smlad(xa02, wb02, a01));
+    a11 = __smlad(xb13, wb13, __smlad(xb02, wb02, a11));
+  }
+  a[0] = a00, a[1] = a01, a[2] = a10, a[3] = a11;
+}
+#endif
+
 /* One output-channel pair of a 1x1 conv over every pixel. `fast` (a constant at each call) selects
  * tflmt_requant_fast for channels that allow it. The second pixel and the second channel are
- * addressed as an offset from the first (0 for a lone last one), which keeps the inner loop's
- * pointers and accumulators all in registers: 4 loads, 8 sign extensions, 8 SMLADs per 16 MACs. */
+ * addressed as an offset from the first (0 for a lone last one). */
 static TFLMT_ALWAYS_INLINE void pointwise_pair(
     const int8_t* x, const int8_t* w0, int32_t w_step, int32_t k, int32_t oc, int32_t pixels, int32_t b0,
     int32_t b1, const tflmt_channel_requant* r0, const tflmt_channel_requant* r1, int8_t* y, int fast) {
@@ -96,20 +123,16 @@ static TFLMT_ALWAYS_INLINE void pointwise_pair(
     const int8_t* wp = w0;
     int32_t a00 = b0, a01 = b1, a10 = b0, a11 = b1;
 #if TFLMT_CONV_DSP
-    const int8_t* xp = x0;
-    for (; xp != xe; xp += 4, wp += 4) {
-      const uint32_t xa = tflmt_load32(xp), xb = tflmt_load32(xp + x_step);
-      const int32_t xa02 = __sxtb16(xa), xa13 = tflmt_sxtb16_odd(xa);
-      const int32_t xb02 = __sxtb16(xb), xb13 = tflmt_sxtb16_odd(xb);
-      const uint32_t wa = tflmt_load32(wp);
-      const int32_t wa02 = __sxtb16(wa), wa13 = tflmt_sxtb16_odd(wa);
-      a00 = __smlad(xa13, wa13, __smlad(xa02, wa02, a00));
-      a10 = __smlad(xb13, wa13, __smlad(xb02, wa02, a10));
-      const uint32_t wb = tflmt_load32(wp + w_step);
-      const int32_t wb02 = __sxtb16(wb), wb13 = tflmt_sxtb16_odd(wb);
-      a01 = __smlad(xa13, wb13, __smlad(xa02, wb02, a01));
-      a11 = __smlad(xb13, wb13, __smlad(xb02, wb02, a11));
+    int32_t a[4] = {a00, a01, a10, a11};
+    /* Both steps are k but for a lone last pixel or channel: one register then serves both. */
+    if (two && w_step) {
+      smlad_2x2(x0, xe, wp, k, k, a);
+    } else {
+      smlad_2x2(x0, xe, wp, x_step, w_step, a);
     }
+    a00 = a[0], a01 = a[1], a10 = a[2], a11 = a[3];
+    const int8_t* xp = xe;
+    wp += xe - x0;
     xe = x0 + k;
 #else
     const int8_t* xp = x0;
@@ -135,8 +158,14 @@ static TFLMT_ALWAYS_INLINE void pointwise_pair(
 /* sum of a weight row: the input offset's share of a dot product, offset * sum(w), is then
  * added once per output channel instead of to every input element. */
 static int32_t row_sum(const int8_t* w, int32_t k) {
-  int32_t sum = 0;
-  for (int32_t i = 0; i < k; ++i) sum += w[i];
+  int32_t sum = 0, i = 0;
+#if TFLMT_CONV_DSP
+  /* USADA8 against 0 adds 4 unsigned bytes; w ^ 0x80 is w + 128 read as unsigned. */
+  uint32_t biased = 0;
+  for (; i + 4 <= k; i += 4) biased = __usada8(tflmt_load32(w + i) ^ 0x80808080u, 0u, biased);
+  sum = (int32_t)biased - 128 * i;
+#endif
+  for (; i < k; ++i) sum += w[i];
   return sum;
 }
 
@@ -161,47 +190,47 @@ static void conv_pointwise(const tflmt_window* s, const tflmt_requant* q, const 
   }
 }
 
-/* Output channels whose requantization the im2col path unpacks once per call (on the stack)
- * rather than once per pixel pair; wider layers unpack per pixel pair. */
-#define TFLMT_CONV_RQ_CACHE 32
+/* Output channels whose requantization the im2col path unpacks at once (on the stack): wider
+ * layers are swept in blocks of this many channels, each block over every pixel. */
+#define TFLMT_CONV_RQ_BLOCK 32
 
-static TFLMT_ALWAYS_INLINE void conv_im2col(const tflmt_window* s, const tflmt_requant* q, const int8_t* x,
-                                                  const int8_t* w, const int32_t* bias, int8_t* y, void* scratch) {
+static void conv_im2col(const tflmt_window* s, const tflmt_requant* q, const int8_t* x, const int8_t* w,
+                        const int32_t* bias, int8_t* y, void* scratch) {
   const int32_t k = column_length(s), oc = s->out.c, pixels = s->out.h * s->out.w;
   int16_t* col0 = (int16_t*)scratch;
   int16_t* col1 = col0 + k;
-  tflmt_channel_requant cache[TFLMT_CONV_RQ_CACHE];
-  const int cached = oc <= TFLMT_CONV_RQ_CACHE;
-  if (cached) {
-    for (int32_t o = 0; o < oc; ++o) cache[o] = tflmt_channel_requant_of(q, o);
-  }
-  for (int32_t p = 0; p < pixels; p += 2) {
-    const int32_t two = p + 1 < pixels;
-    fill_column(s, x, -q->in_zero_point, p, col0);
-    if (two) fill_column(s, x, -q->in_zero_point, p + 1, col1);
-    const int16_t* c1 = two ? col1 : col0; /* a lone last pixel pairs with itself; its twin is dropped */
-    int8_t* y0 = y + (size_t)p * oc;
-    const int8_t* wo = w;
-    for (int32_t o = 0; o < oc; o += 2, wo += 2 * (size_t)k) {
-      const int32_t o2 = o + 1 < oc ? o + 1 : o;
-      const tflmt_channel_requant r0 = cached ? cache[o] : tflmt_channel_requant_of(q, o);
-      const tflmt_channel_requant r1 = cached ? cache[o2] : tflmt_channel_requant_of(q, o2);
-      int32_t acc[4] = {0, 0, 0, 0};
-      dot_block(col0, c1, wo, o2 != o ? wo + k : wo, k, acc);
-      const int32_t b0 = bias ? bias[o] : 0, b1 = bias ? bias[o2] : 0;
-      if (r0.fast && r1.fast) {
-        y0[o] = tflmt_requant_fast(acc[0] + b0, &r0);
-        if (o2 != o) y0[o2] = tflmt_requant_fast(acc[1] + b1, &r1);
-        if (two) {
-          y0[oc + o] = tflmt_requant_fast(acc[2] + b0, &r0);
-          if (o2 != o) y0[oc + o2] = tflmt_requant_fast(acc[3] + b1, &r1);
-        }
-      } else {
-        y0[o] = tflmt_requant_channel(acc[0] + b0, &r0);
-        if (o2 != o) y0[o2] = tflmt_requant_channel(acc[1] + b1, &r1);
-        if (two) {
-          y0[oc + o] = tflmt_requant_channel(acc[2] + b0, &r0);
-          if (o2 != o) y0[oc + o2] = tflmt_requant_channel(acc[3] + b1, &r1);
+  tflmt_channel_requant rq[TFLMT_CONV_RQ_BLOCK];
+  for (int32_t ob = 0; ob < oc; ob += TFLMT_CONV_RQ_BLOCK) {
+    const int32_t oe = oc - ob < TFLMT_CONV_RQ_BLOCK ? oc : ob + TFLMT_CONV_RQ_BLOCK;
+    for (int32_t o = ob; o < oe; ++o) rq[o - ob] = tflmt_channel_requant_of(q, o);
+    for (int32_t p = 0; p < pixels; p += 2) {
+      const int32_t two = p + 1 < pixels;
+      fill_column(s, x, -q->in_zero_point, p, col0);
+      if (two) fill_column(s, x, -q->in_zero_point, p + 1, col1);
+      const int16_t* c1 = two ? col1 : col0; /* a lone last pixel pairs with itself; its twin is dropped */
+      int8_t* y0 = y + (size_t)p * oc;
+      const int8_t* wo = w + (size_t)ob * k;
+      for (int32_t o = ob; o < oe; o += 2, wo += 2 * (size_t)k) {
+        const int32_t o2 = o + 1 < oe ? o + 1 : o;
+        const tflmt_channel_requant* r0 = &rq[o - ob];
+        const tflmt_channel_requant* r1 = &rq[o2 - ob];
+        int32_t acc[4] = {0, 0, 0, 0};
+        dot_block(col0, c1, wo, o2 != o ? wo + k : wo, k, acc);
+        const int32_t b0 = bias ? bias[o] : 0, b1 = bias ? bias[o2] : 0;
+        if (r0->fast && r1->fast) {
+          y0[o] = tflmt_requant_fast(acc[0] + b0, r0);
+          if (o2 != o) y0[o2] = tflmt_requant_fast(acc[1] + b1, r1);
+          if (two) {
+            y0[oc + o] = tflmt_requant_fast(acc[2] + b0, r0);
+            if (o2 != o) y0[oc + o2] = tflmt_requant_fast(acc[3] + b1, r1);
+          }
+        } else {
+          y0[o] = tflmt_requant_channel(acc[0] + b0, r0);
+          if (o2 != o) y0[o2] = tflmt_requant_channel(acc[1] + b1, r1);
+          if (two) {
+            y0[oc + o] = tflmt_requant_channel(acc[2] + b0, r0);
+            if (o2 != o) y0[oc + o2] = tflmt_requant_channel(acc[3] + b1, r1);
+          }
         }
       }
     }
