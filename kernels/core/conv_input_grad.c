@@ -31,8 +31,17 @@ static void scatter8(float* d, const float* gp, const int8_t* wp, int32_t w_step
  * 512 B on the stack). */
 #define TFLMT_PW_OBLOCK 16
 
+/* Pixels per 1x1 tile: 3 x 8 sums and 8 weights fill ARM VFP's 32 single-precision registers;
+ * a target with 16 float registers (x86-64 SSE) spills beyond one pixel's 8. */
+#if defined(__arm__) && defined(__ARM_FP) && (__ARM_FP & 4)
+#define TFLMT_PW_PIXELS 3
+#else
+#define TFLMT_PW_PIXELS 1
+#endif
+
 /* n (1 to 3, a constant at each call) pixels x 8 input channels of a 1x1 input gradient, summed
- * in registers over a block of output channels in order: 24 multiply-adds per 11 loads. */
+ * in registers over a block of output channels in order. A lone pixel skips zero gradients (a
+ * test per 8 multiply-adds); tiles of several pixels do not test. */
 static TFLMT_ALWAYS_INLINE void pointwise_tile(float* d, const float* g, int32_t ic, int32_t oc, const float* wq,
                                                int32_t no, int n) {
   float a[3][8];
@@ -45,6 +54,7 @@ static TFLMT_ALWAYS_INLINE void pointwise_tile(float* d, const float* g, int32_t
     float gv[3];
     TFLMT_UNROLL8
     for (int i = 0; i < n; ++i) gv[i] = g[i * oc + o];
+    if (n == 1 && gv[0] == 0.0f) continue;
     TFLMT_UNROLL8
     for (int32_t k = 0; k < 8; ++k) {
       const float wk = wq[k];
@@ -61,9 +71,9 @@ static TFLMT_ALWAYS_INLINE void pointwise_tile(float* d, const float* g, int32_t
 
 /* 1x1 stride 1 without padding (input pixel = output pixel), in blocks of 16 output x 8 input
  * channels: the block's dequantized weights (float)w * s_o are formed once for all pixels, and
- * two pixels' 8 sums each stay in registers across the block. Every dx element still receives
- * its terms in output-channel order (a zero gradient adds exactly +0 to a sum that starts at +0,
- * so no term needs skipping). */
+ * each tile's 8 sums per pixel stay in registers across the block. Every dx element still receives
+ * its terms in output-channel order (a zero gradient adds exactly +0 or -0 to a sum that starts at
+ * +0, which changes nothing, so skipping it is optional). */
 static void pointwise_f32(const tflmt_window* s, const float* g, const int8_t* w, const float* w_scales,
                           int32_t n_scales, float* dx) {
   const int32_t ic = s->in.c, oc = s->out.c, pixels = s->out.h * s->out.w, c_full = ic & ~7;
@@ -78,7 +88,9 @@ static void pointwise_f32(const tflmt_window* s, const float* g, const int8_t* w
         for (int32_t c = 0; c < 8; ++c) wq[o * 8 + c] = (float)wp[c] * so;
       }
       int32_t p = 0;
-      for (; p + 3 <= pixels; p += 3) pointwise_tile(dx + p * ic + c0, g + p * oc + o0, ic, oc, wq, no, 3);
+      for (; p + TFLMT_PW_PIXELS <= pixels; p += TFLMT_PW_PIXELS) {
+        pointwise_tile(dx + p * ic + c0, g + p * oc + o0, ic, oc, wq, no, TFLMT_PW_PIXELS);
+      }
       if (pixels - p == 2) pointwise_tile(dx + p * ic + c0, g + p * oc + o0, ic, oc, wq, no, 2);
       if (pixels - p == 1) pointwise_tile(dx + p * ic + c0, g + p * oc + o0, ic, oc, wq, no, 1);
     }
