@@ -1,7 +1,7 @@
 """examples/cortex_m in CI: the generated training step built for Cortex-M7 (arm-none-eabi-gcc,
 newlib) runs under QEMU mps2-an500, matches the host TFLM run bit for bit (every loss and the
-trained state), and the op-count plugin attributes instructions to every op; the training
-kernels' flash stays within 32 KB at -Os."""
+trained state), the op-count plugin attributes instructions to every op and the per-instruction
+profiler agrees with it on the total; the training kernels' flash stays within 32 KB at -Os."""
 import json
 import os
 import re
@@ -31,6 +31,13 @@ def test_training_image_is_bit_exact_under_qemu_and_counts_ops(tmp_path):
     assert all(ops[i]["optimised"] > 0 for i in range(len(names))), "every op executes and is counted"
     hot = [o for o in counts["ops"] if o["kind"] in ("TFLMT_CONV_WEIGHT_UPDATE", "TFLMT_CONV_INPUT_GRAD")]
     assert hot and all(o["naive"] > o["optimised"] for o in hot)
+    # The per-instruction profiler, an independent plugin, sees exactly the same run.
+    r = subprocess.run(["make", "-s", "-C", EXAMPLE, "profile", f"BUILD={build}", "LINES=tflmt_conv2d_s8"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    total = int(re.search(r"([\d,]+) instructions executed", r.stdout).group(1).replace(",", ""))
+    assert total == counts["image_total_instructions"]["optimised"]
+    assert "tflmt_conv2d_s8 by source line:" in r.stdout and "conv2d_s8.c:" in r.stdout
 
 
 def test_training_kernels_flash_within_32_kb():
