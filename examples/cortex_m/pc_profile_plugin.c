@@ -3,7 +3,7 @@
  *
  *   qemu-system-arm ... -plugin ./libpcprof.so,out=pc.txt
  *
- * Writes "<address hex> <count>" per executed instruction at exit; profile.py maps them to
+ * Writes "<address hex> <count>" per executed instruction at exit; pc_profile.py maps them to
  * functions and source lines. Single vCPU. */
 #include <stdint.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@ lines (`arm-none-eabi-addr2line`; an inlined helper's line counts where it was i
 Counts are for the whole image run (all its steps), like the op-count plugin's total.
 
     make profile BUILD=build                     # after make run
-    python profile.py --build build --top 15 --lines tflmt_conv2d_s8
+    python pc_profile.py --build build --top 15 --lines tflmt_conv2d_s8
 """
 from __future__ import annotations
 
