@@ -6,7 +6,9 @@
  * int32 sum serves all channels. The float path sums 8 input channels at a time in
  * registers (scatter8; a 1x1 conv also reuses each block's dequantized weights over all
  * pixels, pointwise_f32). */
-#include "internal.h"
+#include <string.h>
+
+#include "forward_internal.h"
 
 /* Output channels of one tap and one output pixel, summed into 8 consecutive input channels
  * held in registers: the same additions in the same order as the scalar loop, without a
@@ -149,12 +151,79 @@ size_t tflmt_conv_input_grad_s8_scratch_size(const tflmt_window* s) {
          (size_t)s->in.h * (size_t)s->in.w * (size_t)s->in.c * sizeof(int32_t);
 }
 
+static inline uint32_t abs_u32(int32_t v) { return v < 0 ? 0u - (uint32_t)v : (uint32_t)v; }
+
+#if defined(__ARM_FEATURE_DSP)
+/* Two bytes from any alignment, zero-extended (one LDRH). */
+static inline uint32_t load16(const int8_t* p) {
+  uint16_t v;
+  memcpy(&v, p, 2);
+  return v;
+}
+
+/* The int8 path's 1x1 input gradient (ic even) with SMLAD: integer sums, so any order gives the
+ * same int32. A gradient word g[o..o+3] sign-extends into the pairs (o, o+2) and (o+1, o+3); the
+ * weights of 2 input channels in rows o and o+2 (two halfword loads, one word) sign-extend into
+ * the matching pairs, one per channel. 2 pixels x 2 input channels per pass: 16 multiply-adds per
+ * 2 word loads, 4 halfword loads, 8 extensions and 8 SMLADs. Returns max |acc|. */
+static uint32_t pointwise_s8(const tflmt_window* s, const int8_t* gh, const int8_t* w, int32_t* acc) {
+  const int32_t ic = s->in.c, oc = s->out.c, pixels = s->out.h * s->out.w, oq = oc & ~3, ic2 = 2 * ic;
+  uint32_t max_abs = 0;
+  for (int32_t p = 0; p < pixels; p += 2) {
+    const int32_t two = p + 1 < pixels;
+    const int8_t* ga_row = gh + (size_t)p * oc;
+    const int8_t* gb_row = two ? ga_row + oc : ga_row; /* a lone last pixel pairs with itself */
+    for (int32_t c = 0; c < ic; c += 2) {
+      int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0; /* pixel x channel */
+      const int8_t* wp = w + c;
+      int32_t o = 0;
+      for (; o < oq; o += 4, wp += 2 * ic2) {
+        const uint32_t ga = tflmt_load32(ga_row + o), gb = tflmt_load32(gb_row + o);
+        const uint32_t we = load16(wp) | (load16(wp + ic2) << 16); /* rows o, o + 2 */
+        const int32_t gae = __sxtb16(ga), gbe = __sxtb16(gb);
+        const int32_t w0 = __sxtb16(we), w1 = tflmt_sxtb16_odd(we);
+        a00 = __smlad(gae, w0, a00);
+        a01 = __smlad(gae, w1, a01);
+        a10 = __smlad(gbe, w0, a10);
+        a11 = __smlad(gbe, w1, a11);
+        const uint32_t wo = load16(wp + ic) | (load16(wp + ic + ic2) << 16); /* rows o + 1, o + 3 */
+        const int32_t gao = tflmt_sxtb16_odd(ga), gbo = tflmt_sxtb16_odd(gb);
+        const int32_t v0 = __sxtb16(wo), v1 = tflmt_sxtb16_odd(wo);
+        a00 = __smlad(gao, v0, a00);
+        a01 = __smlad(gao, v1, a01);
+        a10 = __smlad(gbo, v0, a10);
+        a11 = __smlad(gbo, v1, a11);
+      }
+      for (; o < oc; ++o, wp += ic) {
+        const int32_t g0 = ga_row[o], g1 = gb_row[o], w0 = wp[0], w1 = wp[1];
+        a00 += g0 * w0;
+        a01 += g0 * w1;
+        a10 += g1 * w0;
+        a11 += g1 * w1;
+      }
+      int32_t* d = acc + (size_t)p * ic + c;
+      d[0] = a00;
+      d[1] = a01;
+      const uint32_t m0 = abs_u32(a00) > abs_u32(a01) ? abs_u32(a00) : abs_u32(a01);
+      if (m0 > max_abs) max_abs = m0;
+      if (two) {
+        d[ic] = a10;
+        d[ic + 1] = a11;
+        const uint32_t m1 = abs_u32(a10) > abs_u32(a11) ? abs_u32(a10) : abs_u32(a11);
+        if (m1 > max_abs) max_abs = m1;
+      }
+    }
+  }
+  return max_abs;
+}
+#else
 /* The int8 path's 1x1 input gradient (ic % 4 == 0): integer sums, so any order gives the same
  * int32; 4 pixels x 4 input channels in registers over all output channels, each sum written
  * once, and output channels whose 4 gradients are all zero skipped. Lone last pixels take the
- * scatter loop's order through `tail`. */
-static void pointwise_s8(const tflmt_window* s, const int8_t* gh, const int8_t* w, int32_t* acc) {
+ * scatter loop's order. Returns max |acc|. */
+static uint32_t pointwise_s8(const tflmt_window* s, const int8_t* gh, const int8_t* w, int32_t* acc) {
   const int32_t ic = s->in.c, oc = s->out.c, pixels = s->out.h * s->out.w;
+  uint32_t max_abs = 0;
   int32_t p0 = 0;
   for (; p0 + 4 <= pixels; p0 += 4) {
     const int8_t* g = gh + (size_t)p0 * oc;
@@ -183,7 +252,10 @@ static void pointwise_s8(const tflmt_window* s, const int8_t* gh, const int8_t* 
         a[3][3] += g3 * w3;
       }
       for (int32_t p = 0; p < 4; ++p) {
-        for (int32_t c = 0; c < 4; ++c) acc[(size_t)(p0 + p) * ic + c0 + c] = a[p][c];
+        for (int32_t c = 0; c < 4; ++c) {
+          acc[(size_t)(p0 + p) * ic + c0 + c] = a[p][c];
+          if (abs_u32(a[p][c]) > max_abs) max_abs = abs_u32(a[p][c]);
+        }
       }
     }
   }
@@ -197,8 +269,13 @@ static void pointwise_s8(const tflmt_window* s, const int8_t* gh, const int8_t* 
       const int8_t* wp = w + (size_t)o * ic;
       for (int32_t c = 0; c < ic; ++c) d[c] += gv * wp[c];
     }
+    for (int32_t c = 0; c < ic; ++c) {
+      if (abs_u32(d[c]) > max_abs) max_abs = abs_u32(d[c]);
+    }
   }
+  return max_abs;
 }
+#endif
 
 tflmt_status tflmt_conv_input_grad_s8(const tflmt_window* s, const int8_t* g, float g_scale, const int8_t* w,
                                       const float* w_scales, int32_t n_scales, int8_t* dx, float* dx_scale,
@@ -208,8 +285,8 @@ tflmt_status tflmt_conv_input_grad_s8(const tflmt_window* s, const int8_t* g, fl
   int32_t* acc = (int32_t*)((uint8_t*)scratch + align4((size_t)pixels * (size_t)oc));
   const float acc_scale = tflmt_fold_weight_scales(g, pixels, oc, g_scale, w_scales, n_scales, gh);
   if (tflmt_is_pointwise(s) && ic % 4 == 0) {
-    pointwise_s8(s, gh, w, acc);
-    return tflmt_quantize_acc_s8(acc, pixels * ic, &acc_scale, 1, dx, dx_scale);
+    const uint32_t max_abs = pointwise_s8(s, gh, w, acc);
+    return tflmt_quantize_acc_max_s8(acc, pixels * ic, acc_scale, max_abs, dx, dx_scale);
   }
   for (int32_t e = 0; e < s->in.h * s->in.w * ic; ++e) acc[e] = 0;
   for (int32_t i = 0; i < s->kh; ++i) {

@@ -106,6 +106,11 @@ static inline int8_t tflmt_sat_s8(float v) {
 tflmt_status tflmt_quantize_acc_s8(const int32_t* acc, int32_t n, const float* scales, int32_t period, int8_t* q,
                                    float* scale);
 
+/* The same for one scale s when the caller already knows max |acc[e]| (as an unsigned int, so that
+ * |INT32_MIN| fits): one pass over acc instead of two. */
+tflmt_status tflmt_quantize_acc_max_s8(const int32_t* acc, int32_t n, float s, uint32_t max_abs, int8_t* q,
+                                       float* scale);
+
 /* The int8 gradient with per-output-channel weight scales folded in, so one
  * integer sum serves every channel: gh = sat(rint(q * s[o] / max(s))). */
 float tflmt_fold_weight_scales(const int8_t* g, int32_t pixels, int32_t channels, float g_scale,

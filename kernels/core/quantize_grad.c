@@ -22,21 +22,36 @@ tflmt_status tflmt_quantize_grad_s8(const float* v, int32_t n, int8_t* q, float*
   return TFLMT_OK;
 }
 
-tflmt_status tflmt_quantize_acc_s8(const int32_t* acc, int32_t n, const float* scales, int32_t period, int8_t* q,
-                                   float* scale) {
-  float m = 0.0f, inv;
-  int nonfinite = 0;
-  for (int32_t i = 0; i < n; ++i) {
-    float a = fabsf((float)acc[i] * scales[period == 1 ? 0 : i % period]);
-    nonfinite |= !isfinite(a);
-    if (a > m) m = a;
-  }
+static tflmt_status quantize_acc_with_max(const int32_t* acc, int32_t n, const float* scales, int32_t period,
+                                          float m, int nonfinite, int8_t* q, float* scale) {
+  float inv;
   tflmt_status st = finish_scale(m, nonfinite, &inv, scale);
   if (st != TFLMT_OK) return st;
   for (int32_t i = 0; i < n; ++i) {
     q[i] = m == 0.0f ? 0 : tflmt_sat_s8(((float)acc[i] * scales[period == 1 ? 0 : i % period]) * inv);
   }
   return TFLMT_OK;
+}
+
+tflmt_status tflmt_quantize_acc_s8(const int32_t* acc, int32_t n, const float* scales, int32_t period, int8_t* q,
+                                   float* scale) {
+  float m = 0.0f;
+  int nonfinite = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    float a = fabsf((float)acc[i] * scales[period == 1 ? 0 : i % period]);
+    nonfinite |= !isfinite(a);
+    if (a > m) m = a;
+  }
+  return quantize_acc_with_max(acc, n, scales, period, m, nonfinite, q, scale);
+}
+
+/* With one scale, max |(float)acc * s| is (float)max|acc| * s: int -> float conversion and the
+ * product are rounded monotonically in |acc|, so the largest |acc| gives the largest result (and a
+ * non-finite product shows in it). */
+tflmt_status tflmt_quantize_acc_max_s8(const int32_t* acc, int32_t n, float s, uint32_t max_abs, int8_t* q,
+                                       float* scale) {
+  const float m = fabsf((float)max_abs * s);
+  return quantize_acc_with_max(acc, n, &s, 1, m, !isfinite(m), q, scale);
 }
 
 float tflmt_fold_weight_scales(const int8_t* g, int32_t pixels, int32_t channels, float g_scale,
