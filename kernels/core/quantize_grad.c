@@ -22,13 +22,29 @@ tflmt_status tflmt_quantize_grad_s8(const float* v, int32_t n, int8_t* q, float*
   return TFLMT_OK;
 }
 
+/* tflmt_sat_s8 for |v| <= 127 * (1 + 2^-22), which every v * inv below is (|v| <= m): the
+ * rounded value converts exactly, so the clamp can be on the integer. */
+static inline int8_t sat_bounded_s8(float v) {
+  const int32_t r = (int32_t)rintf(v);
+  return (int8_t)(r < -127 ? -127 : r > 127 ? 127 : r);
+}
+
 static tflmt_status quantize_acc_with_max(const int32_t* acc, int32_t n, const float* scales, int32_t period,
                                           float m, int nonfinite, int8_t* q, float* scale) {
   float inv;
   tflmt_status st = finish_scale(m, nonfinite, &inv, scale);
   if (st != TFLMT_OK) return st;
-  for (int32_t i = 0; i < n; ++i) {
-    q[i] = m == 0.0f ? 0 : tflmt_sat_s8(((float)acc[i] * scales[period == 1 ? 0 : i % period]) * inv);
+  if (m == 0.0f) {
+    for (int32_t i = 0; i < n; ++i) q[i] = 0;
+  } else if (period == 1) {
+    const float s = scales[0];
+    for (int32_t i = 0; i < n; ++i) q[i] = sat_bounded_s8(((float)acc[i] * s) * inv);
+  } else {
+    for (int32_t base = 0; base < n; base += period) {
+      for (int32_t k = 0; k < period && base + k < n; ++k) {
+        q[base + k] = sat_bounded_s8(((float)acc[base + k] * scales[k]) * inv);
+      }
+    }
   }
   return TFLMT_OK;
 }
