@@ -110,48 +110,52 @@ static TFLMT_ALWAYS_INLINE void smlad_2x2(const int8_t* xp, const int8_t* xe, co
 }
 #endif
 
-/* One output-channel pair of a 1x1 conv over every pixel. `fast` (a constant at each call) selects
- * tflmt_requant_fast for channels that allow it. The second pixel and the second channel are
- * addressed as an offset from the first (0 for a lone last one). */
+/* Output pixels (p, p + xs / k) x channels (o, o + ws / k) of a 1x1 conv: xs and ws are k, or 0
+ * for a lone last pixel or channel, whose duplicate results are not stored. `fast` (a constant at
+ * each call) selects tflmt_requant_fast, valid when both channels allow it. */
+static TFLMT_ALWAYS_INLINE void pointwise_step(const int8_t* x0, const int8_t* w0, int32_t xs, int32_t ws, int32_t k,
+                                               int32_t oc, int32_t b0, int32_t b1,
+                                               const tflmt_channel_requant* r0, const tflmt_channel_requant* r1,
+                                               int8_t* y0, int fast) {
+  const int8_t* xe = x0 + k;
+  const int8_t* xp = x0;
+  const int8_t* wp = w0;
+  int32_t a00 = b0, a01 = b1, a10 = b0, a11 = b1;
+#if TFLMT_CONV_DSP
+  int32_t a[4] = {a00, a01, a10, a11};
+  xp = x0 + (k & ~3);
+  smlad_2x2(x0, xp, w0, xs, ws, a);
+  a00 = a[0], a01 = a[1], a10 = a[2], a11 = a[3];
+  wp += xp - x0;
+#endif
+  for (; xp != xe; ++xp, ++wp) {
+    const int32_t xa = xp[0], xb = xp[xs], wa = wp[0], wb = wp[ws];
+    a00 += xa * wa;
+    a01 += xa * wb;
+    a10 += xb * wa;
+    a11 += xb * wb;
+  }
+  y0[0] = fast ? tflmt_requant_fast(a00, r0) : tflmt_requant_channel(a00, r0);
+  if (ws) y0[1] = fast ? tflmt_requant_fast(a01, r1) : tflmt_requant_channel(a01, r1);
+  if (xs) {
+    y0[oc] = fast ? tflmt_requant_fast(a10, r0) : tflmt_requant_channel(a10, r0);
+    if (ws) y0[oc + 1] = fast ? tflmt_requant_fast(a11, r1) : tflmt_requant_channel(a11, r1);
+  }
+}
+
+/* One output-channel pair of a 1x1 conv over every pixel, two pixels per step. The full steps
+ * (both pixels, both channels) are their own instance, so their two strides are one register and
+ * their stores test nothing; a lone last pixel or channel takes the general instance. */
 static TFLMT_ALWAYS_INLINE void pointwise_pair(
     const int8_t* x, const int8_t* w0, int32_t w_step, int32_t k, int32_t oc, int32_t pixels, int32_t b0,
     int32_t b1, const tflmt_channel_requant* r0, const tflmt_channel_requant* r1, int8_t* y, int fast) {
-  for (int32_t p = 0; p < pixels; p += 2) {
-    const int32_t two = p + 1 < pixels, x_step = two ? k : 0;
-    const int8_t* x0 = x + (size_t)p * k;
-    const int8_t* xe = x0 + (k & ~3);
-    const int8_t* wp = w0;
-    int32_t a00 = b0, a01 = b1, a10 = b0, a11 = b1;
-#if TFLMT_CONV_DSP
-    int32_t a[4] = {a00, a01, a10, a11};
-    /* Both steps are k but for a lone last pixel or channel: one register then serves both. */
-    if (two && w_step) {
-      smlad_2x2(x0, xe, wp, k, k, a);
-    } else {
-      smlad_2x2(x0, xe, wp, x_step, w_step, a);
-    }
-    a00 = a[0], a01 = a[1], a10 = a[2], a11 = a[3];
-    const int8_t* xp = xe;
-    wp += xe - x0;
-    xe = x0 + k;
-#else
-    const int8_t* xp = x0;
-    xe = x0 + k;
-#endif
-    for (; xp != xe; ++xp, ++wp) {
-      const int32_t xa = xp[0], xb = xp[x_step], wa = wp[0], wb = wp[w_step];
-      a00 += xa * wa;
-      a01 += xa * wb;
-      a10 += xb * wa;
-      a11 += xb * wb;
-    }
-    int8_t* y0 = y + (size_t)p * oc;
-    y0[0] = fast ? tflmt_requant_fast(a00, r0) : tflmt_requant_channel(a00, r0);
-    if (w_step) y0[1] = fast ? tflmt_requant_fast(a01, r1) : tflmt_requant_channel(a01, r1);
-    if (two) {
-      y0[oc] = fast ? tflmt_requant_fast(a10, r0) : tflmt_requant_channel(a10, r0);
-      if (w_step) y0[oc + 1] = fast ? tflmt_requant_fast(a11, r1) : tflmt_requant_channel(a11, r1);
-    }
+  int32_t p = 0;
+  if (w_step) {
+    for (; p + 2 <= pixels; p += 2) pointwise_step(x + (size_t)p * k, w0, k, k, k, oc, b0, b1, r0, r1, y + (size_t)p * oc, fast);
+  }
+  for (; p < pixels; p += 2) {
+    const int32_t xs = p + 1 < pixels ? k : 0;
+    pointwise_step(x + (size_t)p * k, w0, xs, w_step, k, oc, b0, b1, r0, r1, y + (size_t)p * oc, 0);
   }
 }
 
