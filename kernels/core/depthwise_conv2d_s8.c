@@ -15,13 +15,15 @@
 
 /* Taps [*lo, *hi) of a window starting at `origin` that land inside [0, size). */
 static void valid_taps(int32_t origin, int32_t k, int32_t dilation, int32_t size, int32_t* lo, int32_t* hi) {
-  int32_t a = 0, b = k;
-  while (a < k && origin + a * dilation < 0) ++a;
-  while (b > a && origin + (b - 1) * dilation >= size) --b;
+  /* the first tap at or after 0, and one past the last before size (ceil / floor divisions) */
+  int32_t a = origin >= 0 ? 0 : (-origin + dilation - 1) / dilation;
+  int32_t b = origin >= size ? 0 : (size - 1 - origin) / dilation + 1;
+  if (a > k) a = k;
+  if (b > k) b = k;
+  if (b < a) b = a;
   *lo = a;
   *hi = b;
 }
-
 /* The loop-invariant geometry of one call, kept in locals by the callers. */
 typedef struct {
   int32_t c, kh, kw, in_h, in_w, sh, sw, dh, dw, pt, pl, out_h, out_w, offset;
@@ -130,6 +132,19 @@ static void interior_cols(const dw_geometry* g, int32_t* lo, int32_t* hi) {
   *hi = b;
 }
 
+#if TFLMT_DW_DSP
+/* Every tap of an in-bounds window from its pre-extended weights, row by row; kw is a constant
+ * (5, 7) at the common calls, so each row's taps unroll. */
+static TFLMT_ALWAYS_INLINE void dw_full_rows(const int8_t* xr, const int32_t* wt, int32_t kh, int32_t kw,
+                                             ptrdiff_t tap_down, ptrdiff_t tap_right, int32_t offset2, int32_t a[4]) {
+  for (int32_t i = 0; i < kh; ++i, xr += tap_down, wt += 2 * kw) {
+    const int8_t* xp = xr;
+    TFLMT_UNROLL8
+    for (int32_t j = 0; j < kw; ++j) dw_tap4(tflmt_load32(xp + j * tap_right), offset2, wt[2 * j], wt[2 * j + 1], a);
+  }
+}
+#endif
+
 /* The four accumulators of an in-bounds window starting at xr, every tap (the weights of
  * the block's channels start at w; wx: their sign-extended lanes when `pre`). */
 static TFLMT_ALWAYS_INLINE void dw_full_window(const dw_geometry* g, const int8_t* xr, const int8_t* w,
@@ -152,10 +167,12 @@ static TFLMT_ALWAYS_INLINE void dw_full_window(const dw_geometry* g, const int8_
       dw_tap4(tflmt_load32(x2 + 2 * tap_right), offset2, wx[16], wx[17], a);
       return;
     }
-    const int32_t* wt = wx;
-    for (int32_t i = 0; i < g->kh; ++i, xr += tap_down) {
-      const int8_t* xp = xr;
-      for (int32_t j = 0; j < g->kw; ++j, xp += tap_right, wt += 2) dw_tap4(tflmt_load32(xp), offset2, wt[0], wt[1], a);
+    if (g->kw == 5) {
+      dw_full_rows(xr, wx, g->kh, 5, tap_down, tap_right, offset2, a);
+    } else if (g->kw == 7) {
+      dw_full_rows(xr, wx, g->kh, 7, tap_down, tap_right, offset2, a);
+    } else {
+      dw_full_rows(xr, wx, g->kh, g->kw, tap_down, tap_right, offset2, a);
     }
     return;
   }
