@@ -22,8 +22,8 @@ tflmt_status tflmt_quantize_grad_s8(const float* v, int32_t n, int8_t* q, float*
   return TFLMT_OK;
 }
 
-/* tflmt_sat_s8 for |v| <= 127 * (1 + 2^-22), which every v * inv below is (|v| <= m): the
- * rounded value converts exactly, so the clamp can be on the integer. */
+/* tflmt_sat_s8 for |v| <= 127 * (1 + 2^-22) (every v * inv below, as |v| <= m, and every
+ * weight-scale fold): the rounded value converts exactly, so the clamp can be on the integer. */
 static inline int8_t sat_bounded_s8(float v) {
   const int32_t r = (int32_t)rintf(v);
   return (int8_t)(r < -127 ? -127 : r > 127 ? 127 : r);
@@ -77,8 +77,12 @@ float tflmt_fold_weight_scales(const int8_t* g, int32_t pixels, int32_t channels
     if (w_scales[o] > smax) smax = w_scales[o];
   }
   for (int32_t o = 0; o < channels; ++o) { /* channel outermost: one division per channel */
-    const float r = tflmt_scale_at(w_scales, n_scales, o) / smax;
-    for (int32_t p = 0; p < pixels; ++p) gh[p * channels + o] = tflmt_sat_s8((float)g[p * channels + o] * r);
+    const float r = tflmt_scale_at(w_scales, n_scales, o) / smax; /* <= 1 for valid scales */
+    if (r >= 0.0f && r <= 1.0f) {
+      for (int32_t p = 0; p < pixels; ++p) gh[p * channels + o] = sat_bounded_s8((float)g[p * channels + o] * r);
+    } else {
+      for (int32_t p = 0; p < pixels; ++p) gh[p * channels + o] = tflmt_sat_s8((float)g[p * channels + o] * r);
+    }
   }
   return g_scale * smax;
 }
