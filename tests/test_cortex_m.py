@@ -1,7 +1,9 @@
 """examples/cortex_m in CI: the generated training step built for Cortex-M7 (arm-none-eabi-gcc,
 newlib) runs under QEMU mps2-an500, matches the host TFLM run bit for bit (every loss and the
 trained state), the op-count plugin attributes instructions to every op and the per-instruction
-profiler agrees with it on the total; the training kernels' flash stays within 32 KB at -Os."""
+profiler agrees with it on the total; kernels/tests/core_test.c passes on the Cortex-M7, where the
+kernels take their DSP / VFP paths (optimised == naive on random shapes); the training kernels'
+flash stays within 32 KB at -Os."""
 import json
 import os
 import re
@@ -38,6 +40,13 @@ def test_training_image_is_bit_exact_under_qemu_and_counts_ops(tmp_path):
     total = int(re.search(r"([\d,]+) instructions executed", r.stdout).group(1).replace(",", ""))
     assert total == counts["image_total_instructions"]["optimised"]
     assert "tflmt_conv2d_s8 by source line:" in r.stdout and "conv2d_s8.c:" in r.stdout
+
+
+def test_core_kernels_equal_naive_on_cortex_m7(tmp_path):
+    r = subprocess.run(["make", "-C", EXAMPLE, "core-test", f"BUILD={tmp_path / 'ct'}"], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "core_test: all passed" in r.stdout + r.stderr
 
 
 def test_training_kernels_flash_within_32_kb():

@@ -1,8 +1,13 @@
-/* A C-only test of kernels/core (no Python, no TFLM): what Bazel's cc_test runs.
+/* A C-only test of kernels/core (no Python, no TFLM): what Bazel's cc_test runs, and what
+ * `make -C examples/cortex_m core-test` runs on a Cortex-M7 (QEMU), where the kernels take their
+ * DSP / VFP paths.
  *
  * - the optimised weight-update kernels == the naive loop nests, bit for bit, on random shapes,
  *   both gradient dtypes, with and without a channel map (the full spec check against the numpy
  *   reference is tests/test_core_kernels.py);
+ * - the same for the input gradients (conv, 1x1, depthwise, FC; both dtypes) and the int8 forward
+ *   kernels (CONV_2D, 1x1, DEPTHWISE_CONV_2D up to 7x7, ADD), with shapes that reach every tile's
+ *   tails (odd pixel counts, channel counts off the 2 / 4 / 8 / 16 blocks);
  * - the channel gather;
  * - CRC-32 and checkpoints: a save cut at every byte offset leaves the previous checkpoint loadable.
  */
@@ -12,6 +17,7 @@
 
 #include "tflmt/checkpoint.h"
 #include "tflmt/core.h"
+#include "tflmt/forward.h"
 
 static int failures = 0;
 #define CHECK(cond, ...)              \
@@ -133,6 +139,186 @@ static void test_weight_updates(void) {
   }
 }
 
+/* A random window: `kind` 0 a conv, 1 a 1x1 stride-1 conv, 2 a depthwise conv (up to 7x7). */
+static tflmt_window random_window(int kind) {
+  tflmt_window s;
+  memset(&s, 0, sizeof s);
+  s.geo.dilation_h = s.geo.dilation_w = 1;
+  s.geo.stride_h = s.geo.stride_w = 1;
+  if (kind == 1) {
+    s.kh = s.kw = 1;
+    s.in.h = s.out.h = rand_int(1, 7);
+    s.in.w = s.out.w = rand_int(1, 7);
+    s.in.c = 2 * rand_int(1, 14);
+    s.out.c = rand_int(1, 40);
+    return s;
+  }
+  const int32_t kmax = kind == 2 ? 7 : 3;
+  s.kh = rand_int(1, kmax);
+  s.kw = rand_int(1, kmax);
+  s.geo.stride_h = rand_int(1, 2);
+  s.geo.stride_w = rand_int(1, 2);
+  s.geo.pad_top = rand_int(0, s.kh - 1);
+  s.geo.pad_left = rand_int(0, s.kw - 1);
+  s.in.h = rand_int(s.kh, 9);
+  s.in.w = rand_int(s.kw, 9);
+  s.in.c = rand_int(1, 20);
+  s.out.c = kind == 2 ? s.in.c : rand_int(1, 20);
+  s.out.h = (s.in.h + 2 * s.geo.pad_top - s.kh) / s.geo.stride_h + 1;
+  s.out.w = (s.in.w + 2 * s.geo.pad_left - s.kw) / s.geo.stride_w + 1;
+  return s;
+}
+
+/* Floats with some exact zeros (as after a ReLU mask). */
+static void fill_grad_f32(float* p, int32_t n) {
+  fill_f32(p, n);
+  for (int32_t i = 0; i < n; ++i) {
+    if (next_u32() % 3 == 0) p[i] = 0.0f;
+  }
+}
+
+static void test_input_grads(void) {
+  for (int t = 0; t < 160; ++t) {
+    const int kind = t % 4; /* 0 conv, 1 1x1 conv, 2 depthwise, 3 fc */
+    const tflmt_window s = random_window(kind == 3 ? 0 : kind);
+    const int32_t in_n = kind == 3 ? rand_int(1, 40) : s.in.h * s.in.w * s.in.c;
+    const int32_t out_n = kind == 3 ? rand_int(1, 12) : s.out.h * s.out.w * s.out.c;
+    const int32_t nw = kind == 3 ? out_n * in_n : (kind == 2 ? 1 : s.out.c) * s.kh * s.kw * s.in.c;
+    const int32_t n_scales = next_u32() % 2 ? 1 : (kind == 2 ? s.in.c : kind == 3 ? out_n : s.out.c);
+    float* g = malloc(sizeof(float) * (size_t)out_n);
+    int8_t* gq = malloc((size_t)out_n);
+    int8_t* w = malloc((size_t)nw);
+    float* scales = malloc(sizeof(float) * (size_t)n_scales);
+    float* dx1 = malloc(sizeof(float) * (size_t)in_n);
+    float* dx2 = malloc(sizeof(float) * (size_t)in_n);
+    int8_t* q1 = malloc((size_t)in_n);
+    int8_t* q2 = malloc((size_t)in_n);
+    fill_grad_f32(g, out_n);
+    fill_s8(gq, out_n, -127, 127);
+    for (int32_t i = 0; i < out_n; ++i) {
+      if (next_u32() % 3 == 0) gq[i] = 0;
+    }
+    fill_s8(w, nw, -127, 127);
+    for (int32_t i = 0; i < n_scales; ++i) scales[i] = 0.001f * (float)rand_int(1, 100);
+    size_t scratch_bytes = 0;
+    if (kind == 0 || kind == 1) scratch_bytes = tflmt_conv_input_grad_s8_scratch_size(&s);
+    if (kind == 2) scratch_bytes = tflmt_depthwise_input_grad_s8_scratch_size(&s);
+    if (kind == 3) scratch_bytes = tflmt_fc_input_grad_s8_scratch_size(out_n, in_n);
+    void* scratch = malloc(scratch_bytes + 4);
+    float sc1 = 0.0f, sc2 = 0.0f;
+    tflmt_status a = TFLMT_OK, b = TFLMT_OK;
+    if (kind <= 1) {
+      tflmt_conv_input_grad_f32(&s, g, w, scales, n_scales, dx1);
+      tflmt_conv_input_grad_f32_naive(&s, g, w, scales, n_scales, dx2);
+      a = tflmt_conv_input_grad_s8(&s, gq, 0.02f, w, scales, n_scales, q1, &sc1, scratch);
+      b = tflmt_conv_input_grad_s8_naive(&s, gq, 0.02f, w, scales, n_scales, q2, &sc2, scratch);
+    } else if (kind == 2) {
+      tflmt_depthwise_input_grad_f32(&s, g, w, scales, n_scales, dx1);
+      tflmt_depthwise_input_grad_f32_naive(&s, g, w, scales, n_scales, dx2);
+      a = tflmt_depthwise_input_grad_s8(&s, gq, 0.02f, w, scales, n_scales, q1, &sc1, scratch);
+      b = tflmt_depthwise_input_grad_s8_naive(&s, gq, 0.02f, w, scales, n_scales, q2, &sc2, scratch);
+    } else {
+      tflmt_fc_input_grad_f32(out_n, in_n, g, w, scales, n_scales, dx1);
+      tflmt_fc_input_grad_f32_naive(out_n, in_n, g, w, scales, n_scales, dx2);
+      a = tflmt_fc_input_grad_s8(out_n, in_n, gq, 0.02f, w, scales, n_scales, q1, &sc1, scratch);
+      b = tflmt_fc_input_grad_s8_naive(out_n, in_n, gq, 0.02f, w, scales, n_scales, q2, &sc2, scratch);
+    }
+    CHECK(memcmp(dx1, dx2, sizeof(float) * (size_t)in_n) == 0, "input grad case %d (kind %d) float32: optimised != naive",
+          t, kind);
+    CHECK(a == b && memcmp(q1, q2, (size_t)in_n) == 0 && memcmp(&sc1, &sc2, sizeof sc1) == 0,
+          "input grad case %d (kind %d) int8: optimised != naive", t, kind);
+    free(g);
+    free(gq);
+    free(w);
+    free(scales);
+    free(dx1);
+    free(dx2);
+    free(q1);
+    free(q2);
+    free(scratch);
+  }
+}
+
+/* A requantization: mostly TFLite's usual multipliers (scale < 0.5: the folded, fast path), some
+ * with a left shift or a ReLU6-style clamp (the general path). */
+static tflmt_requant random_requant(int32_t n, int32_t* mult, int32_t* shift) {
+  for (int32_t i = 0; i < n; ++i) {
+    mult[i] = (int32_t)(0x40000000u + next_u32() % 0x3FFFFFFFu);
+    shift[i] = next_u32() % 8 == 0 ? rand_int(0, 2) : rand_int(-12, -1);
+  }
+  tflmt_requant q;
+  q.in_zero_point = rand_int(-128, 127);
+  q.out_zero_point = rand_int(-20, 20);
+  const int relu6 = next_u32() % 4 == 0;
+  q.act_min = relu6 ? q.out_zero_point : -128;
+  q.act_max = relu6 ? 100 : 127;
+  q.multiplier = mult;
+  q.shift = shift;
+  q.n_multipliers = n;
+  return q;
+}
+
+static void test_forward(void) {
+  for (int t = 0; t < 150; ++t) {
+    const int kind = t % 3; /* 0 conv, 1 1x1 conv, 2 depthwise */
+    const tflmt_window s = random_window(kind);
+    const int32_t nx = s.in.h * s.in.w * s.in.c, ny = s.out.h * s.out.w * s.out.c;
+    const int32_t nw = (kind == 2 ? 1 : s.out.c) * s.kh * s.kw * s.in.c;
+    int8_t* x = malloc((size_t)nx);
+    int8_t* w = malloc((size_t)nw);
+    int32_t* bias = malloc(sizeof(int32_t) * (size_t)s.out.c);
+    int32_t* mult = malloc(sizeof(int32_t) * (size_t)s.out.c);
+    int32_t* shift = malloc(sizeof(int32_t) * (size_t)s.out.c);
+    int8_t* y1 = malloc((size_t)ny);
+    int8_t* y2 = malloc((size_t)ny);
+    void* scratch = malloc(tflmt_conv2d_s8_scratch_size(&s) + 4);
+    fill_s8(x, nx, -128, 127);
+    fill_s8(w, nw, -127, 127);
+    for (int32_t i = 0; i < s.out.c; ++i) bias[i] = rand_int(-20000, 20000);
+    const tflmt_requant q = random_requant(next_u32() % 2 ? s.out.c : 1, mult, shift);
+    const int32_t* b = next_u32() % 5 ? bias : NULL;
+    if (kind == 2) {
+      tflmt_depthwise_conv2d_s8(&s, &q, x, w, b, y1);
+      tflmt_depthwise_conv2d_s8_naive(&s, &q, x, w, b, y2);
+    } else {
+      tflmt_conv2d_s8(&s, &q, x, w, b, y1, scratch);
+      tflmt_conv2d_s8_naive(&s, &q, x, w, b, y2);
+    }
+    CHECK(memcmp(y1, y2, (size_t)ny) == 0, "forward case %d (kind %d, %dx%d, %d -> %d channels): optimised != naive",
+          t, kind, (int)s.kh, (int)s.kw, (int)s.in.c, (int)s.out.c);
+    free(x);
+    free(w);
+    free(bias);
+    free(mult);
+    free(shift);
+    free(y1);
+    free(y2);
+    free(scratch);
+  }
+  for (int t = 0; t < 40; ++t) {
+    const int32_t n = rand_int(1, 70);
+    int8_t x1[70], x2[70], y1[70], y2[70];
+    fill_s8(x1, n, -128, 127);
+    fill_s8(x2, n, -128, 127);
+    tflmt_add_params p;
+    p.zero_point1 = rand_int(-128, 127);
+    p.zero_point2 = rand_int(-128, 127);
+    p.out_zero_point = rand_int(-128, 127);
+    p.left_shift = 20;
+    p.multiplier1 = (int32_t)(0x40000000u + next_u32() % 0x3FFFFFFFu);
+    p.multiplier2 = (int32_t)(0x40000000u + next_u32() % 0x3FFFFFFFu);
+    p.out_multiplier = (int32_t)(0x40000000u + next_u32() % 0x3FFFFFFFu);
+    p.shift1 = rand_int(-3, 0);
+    p.shift2 = rand_int(-3, 0);
+    p.out_shift = rand_int(-22, -18);
+    p.act_min = -128;
+    p.act_max = next_u32() % 4 ? 127 : 90;
+    tflmt_add_s8(&p, x1, x2, n, y1);
+    tflmt_add_s8_naive(&p, x1, x2, n, y2);
+    CHECK(memcmp(y1, y2, (size_t)n) == 0, "add case %d: optimised != naive", t);
+  }
+}
+
 static void test_gather(void) {
   int8_t x[5 * 7], y[5 * 7];
   int32_t idx[7];
@@ -207,6 +393,8 @@ static void test_checkpoints(void) {
 
 int main(void) {
   test_weight_updates();
+  test_input_grads();
+  test_forward();
   test_gather();
   test_checkpoints();
   if (failures) {
