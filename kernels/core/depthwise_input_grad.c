@@ -2,8 +2,9 @@
  * scattered tap by tap (float order per element: taps in row-major order). In float32,
  * each tap's dequantized weights for 8 channels are formed once and kept in registers
  * over all pixels (tap_block), which walks only the output columns whose tap lands inside the
- * input. */
-#include "internal.h"
+ * input. On DSP cores the int8 path gathers instead (gather_s8): integer sums in any order are
+ * the same. */
+#include "forward_internal.h"
 
 /* One tap of channels [c0, c0 + n), n <= 8: their dequantized weights stay in registers while
  * the tap sweeps every output pixel (one multiply and one add per element, as in the plain
@@ -56,6 +57,71 @@ size_t tflmt_depthwise_input_grad_s8_scratch_size(const tflmt_window* s) {
   return (size_t)s->in.c * sizeof(float) + (size_t)s->in.h * (size_t)s->in.w * (size_t)s->in.c * sizeof(int32_t);
 }
 
+#if defined(__ARM_FEATURE_DSP)
+/* The output rows (or columns) whose tap lands on input row y: taps i in order with
+ * oy * stride + i * dilation - pad == y; returns how many, with their tap and output indices. */
+static int32_t taps_onto(int32_t y, int32_t k, int32_t stride, int32_t dilation, int32_t pad, int32_t out,
+                         int32_t* tap, int32_t* at) {
+  int32_t n = 0;
+  for (int32_t i = 0; i < k; ++i) {
+    const int32_t t = y + pad - i * dilation;
+    if (t < 0 || t % stride != 0 || t / stride >= out) continue;
+    tap[n] = i;
+    at[n++] = t / stride;
+  }
+  return n;
+}
+
+#define TFLMT_DW_GATHER_MAX_K 7
+
+/* The int8 path as a gather on DSP cores: integer sums, so any order gives the same int32, and
+ * each input element's sum over the taps that reach it stays in registers, 4 channels at a time
+ * (SMLABB / SMLATT): no load and store of a sum per multiply-add, and no zeroing pass. (A host
+ * compiler vectorises the scatter's channel loop instead, which the gather's taps defeat.) */
+static void gather_s8(const tflmt_window* s, const int8_t* g, const int8_t* w, int32_t* acc) {
+  const int32_t c = s->in.c, c4 = c & ~3;
+  int32_t ti[TFLMT_DW_GATHER_MAX_K], oi[TFLMT_DW_GATHER_MAX_K], tj[TFLMT_DW_GATHER_MAX_K], oj[TFLMT_DW_GATHER_MAX_K];
+  for (int32_t y = 0; y < s->in.h; ++y) {
+    const int32_t nr = taps_onto(y, s->kh, s->geo.stride_h, s->geo.dilation_h, s->geo.pad_top, s->out.h, ti, oi);
+    for (int32_t x = 0; x < s->in.w; ++x) {
+      const int32_t nc = taps_onto(x, s->kw, s->geo.stride_w, s->geo.dilation_w, s->geo.pad_left, s->out.w, tj, oj);
+      int32_t* d = acc + ((size_t)y * s->in.w + x) * c;
+      for (int32_t k = 0; k < c4; k += 4) {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (int32_t r = 0; r < nr; ++r) {
+          const int8_t* gr = g + (size_t)oi[r] * s->out.w * c + k;
+          const int8_t* wr = w + (size_t)ti[r] * s->kw * c + k;
+          for (int32_t q = 0; q < nc; ++q) {
+            const int8_t* gp = gr + (size_t)oj[q] * c;
+            const int8_t* wp = wr + (size_t)tj[q] * c;
+            const uint32_t gv = tflmt_load32(gp), wv = tflmt_load32(wp);
+            const int32_t g02 = __sxtb16(gv), g13 = tflmt_sxtb16_odd(gv);
+            const int32_t w02 = __sxtb16(wv), w13 = tflmt_sxtb16_odd(wv);
+            a0 = __smlabb(g02, w02, a0);
+            a2 = __smlatt(g02, w02, a2);
+            a1 = __smlabb(g13, w13, a1);
+            a3 = __smlatt(g13, w13, a3);
+          }
+        }
+        d[k] = a0;
+        d[k + 1] = a1;
+        d[k + 2] = a2;
+        d[k + 3] = a3;
+      }
+      for (int32_t k = c4; k < c; ++k) { /* the last c % 4 channels */
+        int32_t a = 0;
+        for (int32_t r = 0; r < nr; ++r) {
+          for (int32_t q = 0; q < nc; ++q) {
+            a += g[((size_t)oi[r] * s->out.w + oj[q]) * c + k] * w[((size_t)ti[r] * s->kw + tj[q]) * c + k];
+          }
+        }
+        d[k] = a;
+      }
+    }
+  }
+}
+#endif
+
 tflmt_status tflmt_depthwise_input_grad_s8(const tflmt_window* s, const int8_t* g, float g_scale,
                                            const int8_t* w, const float* w_scales, int32_t n_scales, int8_t* dx,
                                            float* dx_scale, void* scratch) {
@@ -63,6 +129,12 @@ tflmt_status tflmt_depthwise_input_grad_s8(const tflmt_window* s, const int8_t* 
   float* per_c = (float*)scratch;
   int32_t* acc = (int32_t*)(per_c + c);
   for (int32_t k = 0; k < c; ++k) per_c[k] = g_scale * tflmt_scale_at(w_scales, n_scales, k);
+#if defined(__ARM_FEATURE_DSP)
+  if (s->kh <= TFLMT_DW_GATHER_MAX_K && s->kw <= TFLMT_DW_GATHER_MAX_K) {
+    gather_s8(s, g, w, acc);
+    return tflmt_quantize_acc_s8(acc, s->in.h * s->in.w * c, per_c, c, dx, dx_scale);
+  }
+#endif
   for (int32_t e = 0; e < s->in.h * s->in.w * c; ++e) acc[e] = 0;
   for (int32_t i = 0; i < s->kh; ++i) {
     for (int32_t j = 0; j < s->kw; ++j) {
