@@ -85,8 +85,8 @@ static TFLMT_ALWAYS_INLINE void dot_block(const int16_t* c0, const int16_t* c1, 
 #if TFLMT_CONV_DSP
 /* a (pixel 0 x channel 0, pixel 0 x channel 1, pixel 1 x channel 0, pixel 1 x channel 1) += the
  * products of x's and w's 4-byte groups up to xe; the second pixel and channel lie xs and ws bytes
- * on. 4 loads, 8 sign extensions, 8 SMLADs per 16 MACs; with xs == ws one register holds both,
- * and pointers, sums and temporaries fit the 14 registers without a spill. */
+ * on. 4 loads, 8 sign extensions, 8 SMLADs per 16 MACs; with xs == ws one register holds both
+ * strides, which leaves one spill (the end pointer) per pass of two groups. */
 static TFLMT_ALWAYS_INLINE void smlad_2x2(const int8_t* xp, const int8_t* xe, const int8_t* wp, int32_t xs,
                                           int32_t ws, int32_t a[4]) {
   int32_t a00 = a[0], a01 = a[1], a10 = a[2], a11 = a[3];
@@ -151,7 +151,9 @@ static TFLMT_ALWAYS_INLINE void pointwise_pair(
     int32_t b1, const tflmt_channel_requant* r0, const tflmt_channel_requant* r1, int8_t* y, int fast) {
   int32_t p = 0;
   if (w_step) {
-    for (; p + 2 <= pixels; p += 2) pointwise_step(x + (size_t)p * k, w0, k, k, k, oc, b0, b1, r0, r1, y + (size_t)p * oc, fast);
+    for (; p + 2 <= pixels; p += 2) {
+      pointwise_step(x + (size_t)p * k, w0, k, k, k, oc, b0, b1, r0, r1, y + (size_t)p * oc, fast);
+    }
   }
   for (; p < pixels; p += 2) {
     const int32_t xs = p + 1 < pixels ? k : 0;

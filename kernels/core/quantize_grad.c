@@ -36,6 +36,8 @@ static tflmt_status quantize_acc_with_max(const int32_t* acc, int32_t n, const f
   if (st != TFLMT_OK) return st;
   if (m == 0.0f) {
     for (int32_t i = 0; i < n; ++i) q[i] = 0;
+  } else if (!isfinite(inv)) { /* m subnormal: 0 * inv is NaN, which only tflmt_sat_s8 takes as before */
+    for (int32_t i = 0; i < n; ++i) q[i] = tflmt_sat_s8(((float)acc[i] * scales[period == 1 ? 0 : i % period]) * inv);
   } else if (period == 1) {
     const float s = scales[0];
     for (int32_t i = 0; i < n; ++i) q[i] = sat_bounded_s8(((float)acc[i] * s) * inv);

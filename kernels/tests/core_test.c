@@ -223,8 +223,8 @@ static void test_input_grads(void) {
       a = tflmt_fc_input_grad_s8(out_n, in_n, gq, 0.02f, w, scales, n_scales, q1, &sc1, scratch);
       b = tflmt_fc_input_grad_s8_naive(out_n, in_n, gq, 0.02f, w, scales, n_scales, q2, &sc2, scratch);
     }
-    CHECK(memcmp(dx1, dx2, sizeof(float) * (size_t)in_n) == 0, "input grad case %d (kind %d) float32: optimised != naive",
-          t, kind);
+    CHECK(memcmp(dx1, dx2, sizeof(float) * (size_t)in_n) == 0,
+          "input grad case %d (kind %d) float32: optimised != naive", t, kind);
     CHECK(a == b && memcmp(q1, q2, (size_t)in_n) == 0 && memcmp(&sc1, &sc2, sizeof sc1) == 0,
           "input grad case %d (kind %d) int8: optimised != naive", t, kind);
     free(g);
