@@ -161,6 +161,19 @@ static inline uint32_t load16(const int8_t* p) {
   return v;
 }
 
+/* a (pixel 0 x channel 0, pixel 0 x channel 1, pixel 1 x channel 0, pixel 1 x channel 1) +=
+ * the products of two pixels' gradient pairs ga, gb (output channels o and o + 2, as SXTB16
+ * splits a word) with 2 input channels' weights in rows o and o + 2 (at wp and wp + row2): two
+ * halfword loads make one word whose SXTB16 halves are those pairs. */
+static TFLMT_ALWAYS_INLINE void smlad_rows(int32_t ga, int32_t gb, const int8_t* wp, int32_t row2, int32_t a[4]) {
+  const uint32_t rows = load16(wp) | (load16(wp + row2) << 16);
+  const int32_t w0 = __sxtb16(rows), w1 = tflmt_sxtb16_odd(rows);
+  a[0] = __smlad(ga, w0, a[0]);
+  a[1] = __smlad(ga, w1, a[1]);
+  a[2] = __smlad(gb, w0, a[2]);
+  a[3] = __smlad(gb, w1, a[3]);
+}
+
 /* The int8 path's 1x1 input gradient (ic even) with SMLAD: integer sums, so any order gives the
  * same int32. A gradient word g[o..o+3] sign-extends into the pairs (o, o+2) and (o+1, o+3); the
  * weights of 2 input channels in rows o and o+2 (two halfword loads, one word) sign-extend into
@@ -174,42 +187,30 @@ static uint32_t pointwise_s8(const tflmt_window* s, const int8_t* gh, const int8
     const int8_t* ga_row = gh + (size_t)p * oc;
     const int8_t* gb_row = two ? ga_row + oc : ga_row; /* a lone last pixel pairs with itself */
     for (int32_t c = 0; c < ic; c += 2) {
-      int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0; /* pixel x channel */
+      int32_t a[4] = {0, 0, 0, 0}; /* pixel x channel */
       const int8_t* wp = w + c;
       int32_t o = 0;
       for (; o < oq; o += 4, wp += 2 * ic2) {
         const uint32_t ga = tflmt_load32(ga_row + o), gb = tflmt_load32(gb_row + o);
-        const uint32_t we = load16(wp) | (load16(wp + ic2) << 16); /* rows o, o + 2 */
-        const int32_t gae = __sxtb16(ga), gbe = __sxtb16(gb);
-        const int32_t w0 = __sxtb16(we), w1 = tflmt_sxtb16_odd(we);
-        a00 = __smlad(gae, w0, a00);
-        a01 = __smlad(gae, w1, a01);
-        a10 = __smlad(gbe, w0, a10);
-        a11 = __smlad(gbe, w1, a11);
-        const uint32_t wo = load16(wp + ic) | (load16(wp + ic + ic2) << 16); /* rows o + 1, o + 3 */
-        const int32_t gao = tflmt_sxtb16_odd(ga), gbo = tflmt_sxtb16_odd(gb);
-        const int32_t v0 = __sxtb16(wo), v1 = tflmt_sxtb16_odd(wo);
-        a00 = __smlad(gao, v0, a00);
-        a01 = __smlad(gao, v1, a01);
-        a10 = __smlad(gbo, v0, a10);
-        a11 = __smlad(gbo, v1, a11);
+        smlad_rows(__sxtb16(ga), __sxtb16(gb), wp, ic2, a);                           /* rows o, o + 2 */
+        smlad_rows(tflmt_sxtb16_odd(ga), tflmt_sxtb16_odd(gb), wp + ic, ic2, a);       /* rows o + 1, o + 3 */
       }
       for (; o < oc; ++o, wp += ic) {
         const int32_t g0 = ga_row[o], g1 = gb_row[o], w0 = wp[0], w1 = wp[1];
-        a00 += g0 * w0;
-        a01 += g0 * w1;
-        a10 += g1 * w0;
-        a11 += g1 * w1;
+        a[0] += g0 * w0;
+        a[1] += g0 * w1;
+        a[2] += g1 * w0;
+        a[3] += g1 * w1;
       }
       int32_t* d = acc + (size_t)p * ic + c;
-      d[0] = a00;
-      d[1] = a01;
-      const uint32_t m0 = abs_u32(a00) > abs_u32(a01) ? abs_u32(a00) : abs_u32(a01);
+      d[0] = a[0];
+      d[1] = a[1];
+      const uint32_t m0 = abs_u32(a[0]) > abs_u32(a[1]) ? abs_u32(a[0]) : abs_u32(a[1]);
       if (m0 > max_abs) max_abs = m0;
       if (two) {
-        d[ic] = a10;
-        d[ic + 1] = a11;
-        const uint32_t m1 = abs_u32(a10) > abs_u32(a11) ? abs_u32(a10) : abs_u32(a11);
+        d[ic] = a[2];
+        d[ic + 1] = a[3];
+        const uint32_t m1 = abs_u32(a[2]) > abs_u32(a[3]) ? abs_u32(a[2]) : abs_u32(a[3]);
         if (m1 > max_abs) max_abs = m1;
       }
     }

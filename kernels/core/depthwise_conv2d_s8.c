@@ -34,11 +34,7 @@ typedef struct {
 /* One tap of 4 channels: x's 4 bytes (offset added) times the sign-extended weight lanes
  * w02 (channels 0, 2) and w13 (channels 1, 3). */
 static TFLMT_ALWAYS_INLINE void dw_tap4(uint32_t xv, int32_t offset2, int32_t w02, int32_t w13, int32_t a[4]) {
-  const int32_t e = __sxtab16(offset2, xv), o = tflmt_sxtab16_odd(offset2, xv);
-  a[0] = __smlabb(e, w02, a[0]);
-  a[2] = __smlatt(e, w02, a[2]);
-  a[1] = __smlabb(o, w13, a[1]);
-  a[3] = __smlatt(o, w13, a[3]);
+  tflmt_smla4(__sxtab16(offset2, xv), tflmt_sxtab16_odd(offset2, xv), w02, w13, a);
 }
 #endif
 

@@ -87,7 +87,7 @@ static void gather_s8(const tflmt_window* s, const int8_t* g, const int8_t* w, i
       const int32_t nc = taps_onto(x, s->kw, s->geo.stride_w, s->geo.dilation_w, s->geo.pad_left, s->out.w, tj, oj);
       int32_t* d = acc + ((size_t)y * s->in.w + x) * c;
       for (int32_t k = 0; k < c4; k += 4) {
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        int32_t a[4] = {0, 0, 0, 0};
         for (int32_t r = 0; r < nr; ++r) {
           const int8_t* gr = g + (size_t)oi[r] * s->out.w * c + k;
           const int8_t* wr = w + (size_t)ti[r] * s->kw * c + k;
@@ -95,18 +95,13 @@ static void gather_s8(const tflmt_window* s, const int8_t* g, const int8_t* w, i
             const int8_t* gp = gr + (size_t)oj[q] * c;
             const int8_t* wp = wr + (size_t)tj[q] * c;
             const uint32_t gv = tflmt_load32(gp), wv = tflmt_load32(wp);
-            const int32_t g02 = __sxtb16(gv), g13 = tflmt_sxtb16_odd(gv);
-            const int32_t w02 = __sxtb16(wv), w13 = tflmt_sxtb16_odd(wv);
-            a0 = __smlabb(g02, w02, a0);
-            a2 = __smlatt(g02, w02, a2);
-            a1 = __smlabb(g13, w13, a1);
-            a3 = __smlatt(g13, w13, a3);
+            tflmt_smla4(__sxtb16(gv), tflmt_sxtb16_odd(gv), __sxtb16(wv), tflmt_sxtb16_odd(wv), a);
           }
         }
-        d[k] = a0;
-        d[k + 1] = a1;
-        d[k + 2] = a2;
-        d[k + 3] = a3;
+        d[k] = a[0];
+        d[k + 1] = a[1];
+        d[k + 2] = a[2];
+        d[k + 3] = a[3];
       }
       for (int32_t k = c4; k < c; ++k) { /* the last c % 4 channels */
         int32_t a = 0;

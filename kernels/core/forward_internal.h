@@ -36,6 +36,15 @@ static inline int32_t tflmt_sxtab16_odd(int32_t add, uint32_t v) {
 static inline int32_t tflmt_sxtb16_odd(uint32_t v) { return __sxtb16(tflmt_ror8(v)); }
 static inline int32_t tflmt_sxtab16_odd(int32_t add, uint32_t v) { return __sxtab16(add, tflmt_ror8(v)); }
 #endif
+
+/* Four channels' sums a[0..3] += x * w, lane by lane: e / w02 hold channels 0 and 2, o / w13
+ * channels 1 and 3 (the SXTB16 split of a 4-byte word). */
+static inline void tflmt_smla4(int32_t e, int32_t o, int32_t w02, int32_t w13, int32_t a[4]) {
+  a[0] = __smlabb(e, w02, a[0]);
+  a[2] = __smlatt(e, w02, a[2]);
+  a[1] = __smlabb(o, w13, a[1]);
+  a[3] = __smlatt(o, w13, a[3]);
+}
 #endif
 
 /* SaturatingRoundingDoublingHighMul: gemmlowp rounds (a * b) / 2^31 to nearest, ties away
