@@ -110,13 +110,75 @@ static TFLMT_ALWAYS_INLINE void smlad_2x2(const int8_t* xp, const int8_t* xe, co
 }
 #endif
 
+#if TFLMT_CONV_DSP
+/* The weights of channels (w0, w0 + ws) as SXTB16 words, 4 per group of 4 input channels:
+ * channel 0's lanes 0/2 and 1/3, then channel 1's. A 1x1 conv reuses them at every pixel, so
+ * they are sign-extended once per channel pair instead of once per pixel pair. */
+static void extend_pair(const int8_t* w0, int32_t ws, int32_t groups, int32_t* out) {
+  for (int32_t g = 0; g < groups; ++g, w0 += 4, out += 4) {
+    const uint32_t wa = tflmt_load32(w0), wb = tflmt_load32(w0 + ws);
+    out[0] = __sxtb16(wa);
+    out[1] = tflmt_sxtb16_odd(wa);
+    out[2] = __sxtb16(wb);
+    out[3] = tflmt_sxtb16_odd(wb);
+  }
+}
+
+/* smlad_2x2 over n >= 1 groups with the weights from extend_pair (we, word aligned). In C, gcc
+ * runs out of registers (4 sums, 4 weight words, 2 input words, 4 pointers and counts) and
+ * spills every pass; the loop below keeps all of them: one LDM, 2 loads, 4 extensions,
+ * 8 SMLADs per 16 MACs. r7 is the frame pointer of an unoptimised build, hence the C twin. */
+static TFLMT_ALWAYS_INLINE void smlad_2x2_ext(const int8_t* xp, int32_t xs, const int32_t* we, int32_t n,
+                                              int32_t a[4]) {
+  int32_t a00 = a[0], a01 = a[1], a10 = a[2], a11 = a[3];
+#if defined(__GNUC__) && defined(__OPTIMIZE__)
+  int32_t x, t;
+  __asm__ volatile(
+      "1:\n\t"
+      "ldm %[we]!, {r8, r9, r10, r11}\n\t"
+      "ldr %[x], [%[xp], %[xs]]\n\t"
+      "sxtb16 %[t], %[x]\n\t"
+      "sxtb16 %[x], %[x], ror #8\n\t"
+      "smlad %[a10], %[t], r8, %[a10]\n\t"
+      "smlad %[a10], %[x], r9, %[a10]\n\t"
+      "smlad %[a11], %[t], r10, %[a11]\n\t"
+      "smlad %[a11], %[x], r11, %[a11]\n\t"
+      "ldr %[x], [%[xp]], #4\n\t"
+      "sxtb16 %[t], %[x]\n\t"
+      "sxtb16 %[x], %[x], ror #8\n\t"
+      "smlad %[a00], %[t], r8, %[a00]\n\t"
+      "smlad %[a00], %[x], r9, %[a00]\n\t"
+      "smlad %[a01], %[t], r10, %[a01]\n\t"
+      "smlad %[a01], %[x], r11, %[a01]\n\t"
+      "subs %[n], %[n], #1\n\t"
+      "bne 1b"
+      : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [xp] "+r"(xp), [we] "+r"(we),
+        [n] "+r"(n), [x] "=&r"(x), [t] "=&r"(t)
+      : [xs] "r"(xs)
+      : "r8", "r9", "r10", "r11", "cc", "memory");
+#else
+  for (; n > 0; --n, xp += 4, we += 4) {
+    const uint32_t xa = tflmt_load32(xp), xb = tflmt_load32(xp + xs);
+    const int32_t xa02 = __sxtb16(xa), xa13 = tflmt_sxtb16_odd(xa);
+    const int32_t xb02 = __sxtb16(xb), xb13 = tflmt_sxtb16_odd(xb);
+    a00 = __smlad(xa13, we[1], __smlad(xa02, we[0], a00));
+    a01 = __smlad(xa13, we[3], __smlad(xa02, we[2], a01));
+    a10 = __smlad(xb13, we[1], __smlad(xb02, we[0], a10));
+    a11 = __smlad(xb13, we[3], __smlad(xb02, we[2], a11));
+  }
+#endif
+  a[0] = a00, a[1] = a01, a[2] = a10, a[3] = a11;
+}
+#endif
+
 /* Output pixels (p, p + xs / k) x channels (o, o + ws / k) of a 1x1 conv: xs and ws are k, or 0
  * for a lone last pixel or channel, whose duplicate results are not stored. `fast` (a constant at
- * each call) selects tflmt_requant_fast, valid when both channels allow it. */
+ * each call) selects tflmt_requant_fast, valid when both channels allow it. we: the pair's
+ * extended weights (extend_pair), or NULL to extend them here. */
 static TFLMT_ALWAYS_INLINE void pointwise_step(const int8_t* x0, const int8_t* w0, int32_t xs, int32_t ws, int32_t k,
                                                int32_t oc, int32_t b0, int32_t b1,
                                                const tflmt_channel_requant* r0, const tflmt_channel_requant* r1,
-                                               int8_t* y0, int fast) {
+                                               const int32_t* we, int8_t* y0, int fast) {
   const int8_t* xe = x0 + k;
   const int8_t* xp = x0;
   const int8_t* wp = w0;
@@ -124,9 +186,15 @@ static TFLMT_ALWAYS_INLINE void pointwise_step(const int8_t* x0, const int8_t* w
 #if TFLMT_CONV_DSP
   int32_t a[4] = {a00, a01, a10, a11};
   xp = x0 + (k & ~3);
-  smlad_2x2(x0, xp, w0, xs, ws, a);
+  if (we) {
+    if (k >= 4) smlad_2x2_ext(x0, xs, we, k >> 2, a);
+  } else {
+    smlad_2x2(x0, xp, w0, xs, ws, a);
+  }
   a00 = a[0], a01 = a[1], a10 = a[2], a11 = a[3];
   wp += xp - x0;
+#else
+  (void)we;
 #endif
   for (; xp != xe; ++xp, ++wp) {
     const int32_t xa = xp[0], xb = xp[xs], wa = wp[0], wb = wp[ws];
@@ -148,16 +216,17 @@ static TFLMT_ALWAYS_INLINE void pointwise_step(const int8_t* x0, const int8_t* w
  * their stores test nothing; a lone last pixel or channel takes the general instance. */
 static TFLMT_ALWAYS_INLINE void pointwise_pair(
     const int8_t* x, const int8_t* w0, int32_t w_step, int32_t k, int32_t oc, int32_t pixels, int32_t b0,
-    int32_t b1, const tflmt_channel_requant* r0, const tflmt_channel_requant* r1, int8_t* y, int fast) {
+    int32_t b1, const tflmt_channel_requant* r0, const tflmt_channel_requant* r1, const int32_t* we, int8_t* y,
+    int fast) {
   int32_t p = 0;
   if (w_step) {
     for (; p + 2 <= pixels; p += 2) {
-      pointwise_step(x + (size_t)p * k, w0, k, k, k, oc, b0, b1, r0, r1, y + (size_t)p * oc, fast);
+      pointwise_step(x + (size_t)p * k, w0, k, k, k, oc, b0, b1, r0, r1, we, y + (size_t)p * oc, fast);
     }
   }
   for (; p < pixels; p += 2) {
     const int32_t xs = p + 1 < pixels ? k : 0;
-    pointwise_step(x + (size_t)p * k, w0, xs, w_step, k, oc, b0, b1, r0, r1, y + (size_t)p * oc, 0);
+    pointwise_step(x + (size_t)p * k, w0, xs, w_step, k, oc, b0, b1, r0, r1, we, y + (size_t)p * oc, 0);
   }
 }
 
@@ -176,22 +245,32 @@ static int32_t row_sum(const int8_t* w, int32_t k) {
 }
 
 /* 1x1, stride 1, no padding: x's pixels are the columns, read in place (no im2col). Output
- * channel pairs outermost, so each pair's requantization is unpacked once for all pixels.
+ * channel pairs outermost, so each pair's requantization is unpacked (and, with DSP, its weights
+ * sign-extended into the scratch, when that is word aligned) once for all pixels.
  * The input offset is folded into the bias (row_sum), so the inner loop adds nothing to x. */
 static void conv_pointwise(const tflmt_window* s, const tflmt_requant* q, const int8_t* x, const int8_t* w,
-                           const int32_t* bias, int8_t* y) {
+                           const int32_t* bias, int8_t* y, void* scratch) {
   const int32_t k = s->in.c, oc = s->out.c, pixels = s->out.h * s->out.w;
   const int32_t offset = -q->in_zero_point;
+  int32_t* we = NULL;
+#if TFLMT_CONV_DSP
+  if (((uintptr_t)scratch & 3u) == 0) we = (int32_t*)scratch;
+#else
+  (void)scratch;
+#endif
   for (int32_t o = 0; o < oc; o += 2) {
     const int32_t o2 = o + 1 < oc ? o + 1 : o, w_step = (o2 - o) * k;
     const int8_t* w0 = w + (size_t)o * k;
     const tflmt_channel_requant r0 = tflmt_channel_requant_of(q, o), r1 = tflmt_channel_requant_of(q, o2);
     const int32_t b0 = (bias ? bias[o] : 0) + offset * row_sum(w0, k);
     const int32_t b1 = (bias ? bias[o2] : 0) + offset * row_sum(w0 + w_step, k);
+#if TFLMT_CONV_DSP
+    if (we) extend_pair(w0, w_step, k >> 2, we);
+#endif
     if (r0.fast && r1.fast) {
-      pointwise_pair(x, w0, w_step, k, oc, pixels, b0, b1, &r0, &r1, y + o, 1);
+      pointwise_pair(x, w0, w_step, k, oc, pixels, b0, b1, &r0, &r1, we, y + o, 1);
     } else {
-      pointwise_pair(x, w0, w_step, k, oc, pixels, b0, b1, &r0, &r1, y + o, 0);
+      pointwise_pair(x, w0, w_step, k, oc, pixels, b0, b1, &r0, &r1, we, y + o, 0);
     }
   }
 }
@@ -246,7 +325,7 @@ static void conv_im2col(const tflmt_window* s, const tflmt_requant* q, const int
 void tflmt_conv2d_s8(const tflmt_window* s, const tflmt_requant* q, const int8_t* x, const int8_t* w,
                      const int32_t* bias, int8_t* y, void* scratch) {
   if (tflmt_is_pointwise(s)) {
-    conv_pointwise(s, q, x, w, bias, y);
+    conv_pointwise(s, q, x, w, bias, y, scratch);
   } else {
     conv_im2col(s, q, x, w, bias, y, scratch);
   }
