@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import schema as S
 from . import tflite_io as io
 
 ALIGN = 16
@@ -123,6 +124,16 @@ def _align4(n: int) -> int:
     return (n + 3) // 4 * 4
 
 
+def _is_pointwise(model, op, g_shape, dx_shape) -> bool:
+    """tflmt_is_pointwise of a conv gradient op: a 1x1 window, stride 1, no padding, same H x W."""
+    opts = S.decode_options(io.op_name(model, op), np.asarray(op.customOptions, np.uint8).tobytes(),
+                            "scratch of a conv input gradient")
+    w = io.shape(model.subgraphs[0].tensors[int(op.inputs[-1])])
+    geo = opts.geometry
+    return (w[1] == 1 and w[2] == 1 and geo.strideH == 1 and geo.strideW == 1 and geo.padTop == 0
+            and geo.padLeft == 0 and tuple(g_shape[1:3]) == tuple(dx_shape[1:3]))
+
+
 def scratch_bytes(model, op) -> int:
     """Scratch a TFLMT_* kernel requests in Prepare (mirrors the *_scratch_size functions of kernels/core)."""
     name = io.op_name(model, op)
@@ -141,7 +152,12 @@ def scratch_bytes(model, op) -> int:
         g, dx = t[ins[1]], t[int(op.outputs[0])]
         if name == "TFLMT_DW_INPUT_GRAD":  # per-channel scales, int32 accumulators
             return io.shape(dx)[-1] * 4 + _elements(dx) * 4
-        return _align4(_elements(g)) + _elements(dx) * 4  # requantised gradient copy, int32 accumulators
+        # requantised gradient copy, int32 accumulators and, for a 1x1 conv, one input-channel
+        # pair's SMLAD-ready weights (4 bytes per output channel of the whole quads)
+        extended = 0
+        if name == "TFLMT_CONV_INPUT_GRAD" and _is_pointwise(model, op, io.shape(g), io.shape(dx)):
+            extended = (io.shape(g)[-1] & ~3) * 4
+        return _align4(_elements(g)) + _elements(dx) * 4 + extended
     if name == "TFLMT_AVG_POOL_GRAD":
         return _elements(t[int(op.outputs[0])]) * 4
     return 0

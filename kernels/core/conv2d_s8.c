@@ -124,51 +124,6 @@ static void extend_pair(const int8_t* w0, int32_t ws, int32_t groups, int32_t* o
   }
 }
 
-/* smlad_2x2 over n >= 1 groups with the weights from extend_pair (we, word aligned). In C, gcc
- * runs out of registers (4 sums, 4 weight words, 2 input words, 4 pointers and counts) and
- * spills every pass; the loop below keeps all of them: one LDM, 2 loads, 4 extensions,
- * 8 SMLADs per 16 MACs. r7 is the frame pointer of an unoptimised build, hence the C twin. */
-static TFLMT_ALWAYS_INLINE void smlad_2x2_ext(const int8_t* xp, int32_t xs, const int32_t* we, int32_t n,
-                                              int32_t a[4]) {
-  int32_t a00 = a[0], a01 = a[1], a10 = a[2], a11 = a[3];
-#if defined(__GNUC__) && defined(__OPTIMIZE__)
-  int32_t x, t;
-  __asm__ volatile(
-      "1:\n\t"
-      "ldm %[we]!, {r8, r9, r10, r11}\n\t"
-      "ldr %[x], [%[xp], %[xs]]\n\t"
-      "sxtb16 %[t], %[x]\n\t"
-      "sxtb16 %[x], %[x], ror #8\n\t"
-      "smlad %[a10], %[t], r8, %[a10]\n\t"
-      "smlad %[a10], %[x], r9, %[a10]\n\t"
-      "smlad %[a11], %[t], r10, %[a11]\n\t"
-      "smlad %[a11], %[x], r11, %[a11]\n\t"
-      "ldr %[x], [%[xp]], #4\n\t"
-      "sxtb16 %[t], %[x]\n\t"
-      "sxtb16 %[x], %[x], ror #8\n\t"
-      "smlad %[a00], %[t], r8, %[a00]\n\t"
-      "smlad %[a00], %[x], r9, %[a00]\n\t"
-      "smlad %[a01], %[t], r10, %[a01]\n\t"
-      "smlad %[a01], %[x], r11, %[a01]\n\t"
-      "subs %[n], %[n], #1\n\t"
-      "bne 1b"
-      : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [xp] "+r"(xp), [we] "+r"(we),
-        [n] "+r"(n), [x] "=&r"(x), [t] "=&r"(t)
-      : [xs] "r"(xs)
-      : "r8", "r9", "r10", "r11", "cc", "memory");
-#else
-  for (; n > 0; --n, xp += 4, we += 4) {
-    const uint32_t xa = tflmt_load32(xp), xb = tflmt_load32(xp + xs);
-    const int32_t xa02 = __sxtb16(xa), xa13 = tflmt_sxtb16_odd(xa);
-    const int32_t xb02 = __sxtb16(xb), xb13 = tflmt_sxtb16_odd(xb);
-    a00 = __smlad(xa13, we[1], __smlad(xa02, we[0], a00));
-    a01 = __smlad(xa13, we[3], __smlad(xa02, we[2], a01));
-    a10 = __smlad(xb13, we[1], __smlad(xb02, we[0], a10));
-    a11 = __smlad(xb13, we[3], __smlad(xb02, we[2], a11));
-  }
-#endif
-  a[0] = a00, a[1] = a01, a[2] = a10, a[3] = a11;
-}
 #endif
 
 /* Output pixels (p, p + xs / k) x channels (o, o + ws / k) of a 1x1 conv: xs and ws are k, or 0
@@ -187,7 +142,7 @@ static TFLMT_ALWAYS_INLINE void pointwise_step(const int8_t* x0, const int8_t* w
   int32_t a[4] = {a00, a01, a10, a11};
   xp = x0 + (k & ~3);
   if (we) {
-    if (k >= 4) smlad_2x2_ext(x0, xs, we, k >> 2, a);
+    if (k >= 4) tflmt_smlad_2x2_ext(x0, xs, we, k >> 2, a);
   } else {
     smlad_2x2(x0, xp, w0, xs, ws, a);
   }

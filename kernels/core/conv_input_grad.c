@@ -41,6 +41,48 @@ static void scatter8(float* d, const float* gp, const int8_t* wp, int32_t w_step
 #define TFLMT_PW_PIXELS 1
 #endif
 
+#if defined(__GNUC__) && defined(__OPTIMIZE__) && defined(__arm__) && defined(__ARM_FP) && (__ARM_FP & 4)
+#define TFLMT_PW_VFP_ASM 1
+/* 2 pixels x 8 input channels over no >= 1 output channels, for ARM VFP: the 16 sums stay in
+ * s0-s15, each output channel's 8 weights arrive in one VLDM (s16-s23) and its 2 gradients in
+ * s24/s25, then 16 VMLA.F32 (the spec's multiply then add, tflmt_mla) in output-channel order.
+ * 21 instructions per 16 multiply-adds; C cannot ask for the 8-register load. */
+static void pointwise_tile2_vfp(float* d0, int32_t ic, const float* g0, int32_t oc, const float* wq, int32_t no) {
+  float* d1 = d0 + ic;
+  const float* g1 = g0 + oc;
+  __asm__ volatile(
+      "vldm %[d0], {s0-s7}\n\t"
+      "vldm %[d1], {s8-s15}\n\t"
+      "1:\n\t"
+      "vldmia %[wq]!, {s16-s23}\n\t"
+      "vldmia %[g0]!, {s24}\n\t"
+      "vldmia %[g1]!, {s25}\n\t"
+      "vmla.f32 s0, s24, s16\n\t"
+      "vmla.f32 s1, s24, s17\n\t"
+      "vmla.f32 s2, s24, s18\n\t"
+      "vmla.f32 s3, s24, s19\n\t"
+      "vmla.f32 s4, s24, s20\n\t"
+      "vmla.f32 s5, s24, s21\n\t"
+      "vmla.f32 s6, s24, s22\n\t"
+      "vmla.f32 s7, s24, s23\n\t"
+      "vmla.f32 s8, s25, s16\n\t"
+      "vmla.f32 s9, s25, s17\n\t"
+      "vmla.f32 s10, s25, s18\n\t"
+      "vmla.f32 s11, s25, s19\n\t"
+      "vmla.f32 s12, s25, s20\n\t"
+      "vmla.f32 s13, s25, s21\n\t"
+      "vmla.f32 s14, s25, s22\n\t"
+      "vmla.f32 s15, s25, s23\n\t"
+      "subs %[n], %[n], #1\n\t"
+      "bne 1b\n\t"
+      "vstm %[d0], {s0-s7}\n\t"
+      "vstm %[d1], {s8-s15}"
+      : [wq] "+r"(wq), [g0] "+r"(g0), [g1] "+r"(g1), [n] "+r"(no)
+      : [d0] "r"(d0), [d1] "r"(d1)
+      : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15", "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "cc", "memory");
+}
+#endif
+
 /* n (1 to 3, a constant at each call) pixels x 8 input channels of a 1x1 input gradient, summed
  * in registers over a block of output channels in order. A lone pixel skips zero gradients (a
  * test per 8 multiply-adds); tiles of several pixels do not test. */
@@ -90,10 +132,14 @@ static void pointwise_f32(const tflmt_window* s, const float* g, const int8_t* w
         for (int32_t c = 0; c < 8; ++c) wq[o * 8 + c] = (float)wp[c] * so;
       }
       int32_t p = 0;
+#if TFLMT_PW_VFP_ASM
+      for (; p + 2 <= pixels; p += 2) pointwise_tile2_vfp(dx + p * ic + c0, ic, g + p * oc + o0, oc, wq, no);
+#else
       for (; p + TFLMT_PW_PIXELS <= pixels; p += TFLMT_PW_PIXELS) {
         pointwise_tile(dx + p * ic + c0, g + p * oc + o0, ic, oc, wq, no, TFLMT_PW_PIXELS);
       }
       if (pixels - p == 2) pointwise_tile(dx + p * ic + c0, g + p * oc + o0, ic, oc, wq, no, 2);
+#endif
       if (pixels - p == 1) pointwise_tile(dx + p * ic + c0, g + p * oc + o0, ic, oc, wq, no, 1);
     }
     if (c_full == ic) continue;
@@ -146,9 +192,12 @@ void tflmt_conv_input_grad_f32(const tflmt_window* s, const float* g, const int8
 
 static size_t align4(size_t n) { return (n + 3u) & ~(size_t)3u; }
 
+/* The requantised gradient copy, the int32 sums and, for a 1x1 conv, one input-channel pair's
+ * weights pre-extended for SMLAD (4 bytes per output channel of the whole quads). */
 size_t tflmt_conv_input_grad_s8_scratch_size(const tflmt_window* s) {
+  const size_t extended = tflmt_is_pointwise(s) ? (size_t)(s->out.c & ~3) * sizeof(int32_t) : 0u;
   return align4((size_t)s->out.h * (size_t)s->out.w * (size_t)s->out.c) +
-         (size_t)s->in.h * (size_t)s->in.w * (size_t)s->in.c * sizeof(int32_t);
+         (size_t)s->in.h * (size_t)s->in.w * (size_t)s->in.c * sizeof(int32_t) + extended;
 }
 
 static inline uint32_t abs_u32(int32_t v) { return v < 0 ? 0u - (uint32_t)v : (uint32_t)v; }
@@ -174,6 +223,66 @@ static TFLMT_ALWAYS_INLINE void smlad_rows(int32_t ga, int32_t gb, const int8_t*
   a[3] = __smlad(gb, w1, a[3]);
 }
 
+/* The rest of a 2 pixel x 2 input channel tile of the int8 1x1 input gradient: output channels
+ * o..oc-1 one at a time (wp: row o, channel c), then the sums stored at d (pixel 1's only when
+ * `two`); returns max_abs raised to their magnitudes. */
+static TFLMT_ALWAYS_INLINE uint32_t finish_2x2(const int8_t* ga_row, const int8_t* gb_row, const int8_t* wp, int32_t o,
+                                               int32_t oc, int32_t ic, int32_t two, int32_t a[4], int32_t* d,
+                                               uint32_t max_abs) {
+  for (; o < oc; ++o, wp += ic) {
+    const int32_t g0 = ga_row[o], g1 = gb_row[o], w0 = wp[0], w1 = wp[1];
+    a[0] += g0 * w0;
+    a[1] += g0 * w1;
+    a[2] += g1 * w0;
+    a[3] += g1 * w1;
+  }
+  d[0] = a[0];
+  d[1] = a[1];
+  const uint32_t m0 = abs_u32(a[0]) > abs_u32(a[1]) ? abs_u32(a[0]) : abs_u32(a[1]);
+  if (m0 > max_abs) max_abs = m0;
+  if (two) {
+    d[ic] = a[2];
+    d[ic + 1] = a[3];
+    const uint32_t m1 = abs_u32(a[2]) > abs_u32(a[3]) ? abs_u32(a[2]) : abs_u32(a[3]);
+    if (m1 > max_abs) max_abs = m1;
+  }
+  return max_abs;
+}
+
+/* Input channels (c, c + 1)'s weights of output channels 0..oq-1 (oq % 4 == 0) as the words
+ * tflmt_smlad_2x2_ext pairs with a gradient word's SXTB16 halves (o, o + 2) and (o + 1, o + 3):
+ * per quad, channel c's rows (o, o + 2) and (o + 1, o + 3), then channel c + 1's. */
+static void extend_columns(const int8_t* w, int32_t ic, int32_t oq, int32_t* out) {
+  for (int32_t o = 0; o < oq; o += 4, w += 4 * ic, out += 4) {
+    const uint32_t r02 = load16(w) | (load16(w + 2 * ic) << 16);
+    const uint32_t r13 = load16(w + ic) | (load16(w + 3 * ic) << 16);
+    out[0] = __sxtb16(r02);
+    out[1] = __sxtb16(r13);
+    out[2] = tflmt_sxtb16_odd(r02);
+    out[3] = tflmt_sxtb16_odd(r13);
+  }
+}
+
+/* pointwise_s8 with input-channel pairs outermost, each pair's weights extended once (into we,
+ * word aligned) for all pixels, 2 pixels x 2 channels per tflmt_smlad_2x2_ext pass. */
+static uint32_t pointwise_s8_extended(const tflmt_window* s, const int8_t* gh, const int8_t* w, int32_t* acc,
+                                      int32_t* we) {
+  const int32_t ic = s->in.c, oc = s->out.c, pixels = s->out.h * s->out.w, oq = oc & ~3;
+  uint32_t max_abs = 0;
+  for (int32_t c = 0; c < ic; c += 2) {
+    extend_columns(w + c, ic, oq, we);
+    for (int32_t p = 0; p < pixels; p += 2) {
+      const int32_t two = p + 1 < pixels;
+      const int8_t* ga_row = gh + (size_t)p * oc;
+      int32_t a[4] = {0, 0, 0, 0}; /* pixel x channel */
+      if (oq) tflmt_smlad_2x2_ext(ga_row, two ? oc : 0, we, oq >> 2, a);
+      max_abs = finish_2x2(ga_row, two ? ga_row + oc : ga_row, w + (size_t)oq * ic + c, oq, oc, ic, two, a,
+                           acc + (size_t)p * ic + c, max_abs);
+    }
+  }
+  return max_abs;
+}
+
 /* The int8 path's 1x1 input gradient (ic even) with SMLAD: integer sums, so any order gives the
  * same int32. A gradient word g[o..o+3] sign-extends into the pairs (o, o+2) and (o+1, o+3); the
  * weights of 2 input channels in rows o and o+2 (two halfword loads, one word) sign-extend into
@@ -195,24 +304,7 @@ static uint32_t pointwise_s8(const tflmt_window* s, const int8_t* gh, const int8
         smlad_rows(__sxtb16(ga), __sxtb16(gb), wp, ic2, a);                           /* rows o, o + 2 */
         smlad_rows(tflmt_sxtb16_odd(ga), tflmt_sxtb16_odd(gb), wp + ic, ic2, a);       /* rows o + 1, o + 3 */
       }
-      for (; o < oc; ++o, wp += ic) {
-        const int32_t g0 = ga_row[o], g1 = gb_row[o], w0 = wp[0], w1 = wp[1];
-        a[0] += g0 * w0;
-        a[1] += g0 * w1;
-        a[2] += g1 * w0;
-        a[3] += g1 * w1;
-      }
-      int32_t* d = acc + (size_t)p * ic + c;
-      d[0] = a[0];
-      d[1] = a[1];
-      const uint32_t m0 = abs_u32(a[0]) > abs_u32(a[1]) ? abs_u32(a[0]) : abs_u32(a[1]);
-      if (m0 > max_abs) max_abs = m0;
-      if (two) {
-        d[ic] = a[2];
-        d[ic + 1] = a[3];
-        const uint32_t m1 = abs_u32(a[2]) > abs_u32(a[3]) ? abs_u32(a[2]) : abs_u32(a[3]);
-        if (m1 > max_abs) max_abs = m1;
-      }
+      max_abs = finish_2x2(ga_row, gb_row, wp, o, oc, ic, two, a, acc + (size_t)p * ic + c, max_abs);
     }
   }
   return max_abs;
@@ -286,7 +378,17 @@ tflmt_status tflmt_conv_input_grad_s8(const tflmt_window* s, const int8_t* g, fl
   int32_t* acc = (int32_t*)((uint8_t*)scratch + align4((size_t)pixels * (size_t)oc));
   const float acc_scale = tflmt_fold_weight_scales(g, pixels, oc, g_scale, w_scales, n_scales, gh);
   if (tflmt_is_pointwise(s) && ic % 4 == 0) {
-    const uint32_t max_abs = pointwise_s8(s, gh, w, acc);
+    uint32_t max_abs;
+#if defined(__ARM_FEATURE_DSP)
+    int32_t* we = acc + (size_t)pixels * (size_t)ic;
+    if (((uintptr_t)we & 3u) == 0) {
+      max_abs = pointwise_s8_extended(s, gh, w, acc, we);
+    } else {
+      max_abs = pointwise_s8(s, gh, w, acc);
+    }
+#else
+    max_abs = pointwise_s8(s, gh, w, acc);
+#endif
     return tflmt_quantize_acc_max_s8(acc, pixels * ic, acc_scale, max_abs, dx, dx_scale);
   }
   for (int32_t e = 0; e < s->in.h * s->in.w * ic; ++e) acc[e] = 0;

@@ -45,6 +45,57 @@ static inline void tflmt_smla4(int32_t e, int32_t o, int32_t w02, int32_t w13, i
   a[1] = __smlabb(o, w13, a[1]);
   a[3] = __smlatt(o, w13, a[3]);
 }
+
+/* a[2 * r + c] += sum over n >= 1 groups of 4 int8 at xp (r = 0) and xp + xs (r = 1) times
+ * column c's pre-extended words: we holds, per group, column 0's pair for the SXTB16 lanes 0/2
+ * of the 4 bytes, its pair for lanes 1/3, then column 1's two (word aligned). The 1x1 forward
+ * (pixels x output channels) and the int8 1x1 input gradient (pixels x input channels) both
+ * reduce to this. In C, gcc runs out of registers (4 sums, 4 weight words, 2 input words,
+ * 4 pointers and counts) and spills every pass; the loop below keeps all of them: one LDM,
+ * 2 loads, 4 extensions, 8 SMLADs per 16 MACs. It takes all 14 allocatable registers, which
+ * gcc grants when optimising; an unoptimised build (r7 the frame pointer) and clang (which gives
+ * up on the allocation) take the C twin. */
+static TFLMT_ALWAYS_INLINE void tflmt_smlad_2x2_ext(const int8_t* xp, int32_t xs, const int32_t* we, int32_t n,
+                                              int32_t a[4]) {
+  int32_t a00 = a[0], a01 = a[1], a10 = a[2], a11 = a[3];
+#if defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__)
+  int32_t x, t;
+  __asm__ volatile(
+      "1:\n\t"
+      "ldm %[we]!, {r8, r9, r10, r11}\n\t"
+      "ldr %[x], [%[xp], %[xs]]\n\t"
+      "sxtb16 %[t], %[x]\n\t"
+      "sxtb16 %[x], %[x], ror #8\n\t"
+      "smlad %[a10], %[t], r8, %[a10]\n\t"
+      "smlad %[a10], %[x], r9, %[a10]\n\t"
+      "smlad %[a11], %[t], r10, %[a11]\n\t"
+      "smlad %[a11], %[x], r11, %[a11]\n\t"
+      "ldr %[x], [%[xp]], #4\n\t"
+      "sxtb16 %[t], %[x]\n\t"
+      "sxtb16 %[x], %[x], ror #8\n\t"
+      "smlad %[a00], %[t], r8, %[a00]\n\t"
+      "smlad %[a00], %[x], r9, %[a00]\n\t"
+      "smlad %[a01], %[t], r10, %[a01]\n\t"
+      "smlad %[a01], %[x], r11, %[a01]\n\t"
+      "subs %[n], %[n], #1\n\t"
+      "bne 1b"
+      : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [xp] "+r"(xp), [we] "+r"(we),
+        [n] "+r"(n), [x] "=&r"(x), [t] "=&r"(t)
+      : [xs] "r"(xs)
+      : "r8", "r9", "r10", "r11", "cc", "memory");
+#else
+  for (; n > 0; --n, xp += 4, we += 4) {
+    const uint32_t xa = tflmt_load32(xp), xb = tflmt_load32(xp + xs);
+    const int32_t xa02 = __sxtb16(xa), xa13 = tflmt_sxtb16_odd(xa);
+    const int32_t xb02 = __sxtb16(xb), xb13 = tflmt_sxtb16_odd(xb);
+    a00 = __smlad(xa13, we[1], __smlad(xa02, we[0], a00));
+    a01 = __smlad(xa13, we[3], __smlad(xa02, we[2], a01));
+    a10 = __smlad(xb13, we[1], __smlad(xb02, we[0], a10));
+    a11 = __smlad(xb13, we[3], __smlad(xb02, we[2], a11));
+  }
+#endif
+  a[0] = a00, a[1] = a01, a[2] = a10, a[3] = a11;
+}
 #endif
 
 /* SaturatingRoundingDoublingHighMul: gemmlowp rounds (a * b) / 2^31 to nearest, ties away
