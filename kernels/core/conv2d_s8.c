@@ -185,6 +185,47 @@ static TFLMT_ALWAYS_INLINE void pointwise_pair(
   }
 }
 
+#if TFLMT_CONV_DSP
+/* Pixel pairs per tflmt_smlad_2x2_rows call (their 64 sums, 256 B, on the stack). */
+#define TFLMT_PW_CHUNK 16
+
+/* Requantises one channel's sums of `pairs` full pixel pairs (at sums[4 r], sums[4 r + 1]) with
+ * its bias into y[2 r oc] and y[(2 r + 1) oc]: a loop per channel leaves its parameters in
+ * registers. `fast` as in pointwise_step. */
+static TFLMT_ALWAYS_INLINE void requant_column(const int32_t* sums, int32_t pairs, int32_t oc, int32_t bias,
+                                               const tflmt_channel_requant* r, int8_t* y, int fast) {
+  const tflmt_channel_requant rr = *r;
+  for (int32_t i = 0; i < pairs; ++i, sums += 4, y += 2 * oc) {
+    const int32_t a0 = sums[0] + bias, a1 = sums[1] + bias;
+    y[0] = fast ? tflmt_requant_fast(a0, &rr) : tflmt_requant_channel(a0, &rr);
+    y[oc] = fast ? tflmt_requant_fast(a1, &rr) : tflmt_requant_channel(a1, &rr);
+  }
+}
+
+/* pointwise_pair for k % 4 == 0 with the pair's weights extended at we: the sums of up to
+ * TFLMT_PW_CHUNK pixel pairs per tflmt_smlad_2x2_rows call, then their requantization in a loop of its own, which
+ * keeps far more of the two channels' parameters in registers than one interleaved with the
+ * SMLAD loop could. A lone last pixel takes pointwise_step. */
+static TFLMT_ALWAYS_INLINE void pointwise_pair_rows(const int8_t* x, const int8_t* w0, int32_t ws, int32_t k,
+                                                    int32_t oc, int32_t pixels, int32_t b0, int32_t b1,
+                                                    const tflmt_channel_requant* r0,
+                                                    const tflmt_channel_requant* r1, const int32_t* we, int8_t* y,
+                                                    int fast) {
+  int32_t sums[4 * TFLMT_PW_CHUNK];
+  const int32_t full = pixels >> 1;
+  for (int32_t q = 0; q < full; q += TFLMT_PW_CHUNK) {
+    const int32_t nq = full - q < TFLMT_PW_CHUNK ? full - q : TFLMT_PW_CHUNK;
+    tflmt_smlad_2x2_rows(x + (size_t)(2 * q) * k, k, we, k >> 2, nq, sums);
+    requant_column(sums, nq, oc, b0, r0, y + (size_t)(2 * q) * oc, fast);
+    if (ws) requant_column(sums + 2, nq, oc, b1, r1, y + (size_t)(2 * q) * oc + 1, fast);
+  }
+  if (pixels & 1) {
+    const int32_t p = pixels - 1;
+    pointwise_step(x + (size_t)p * k, w0, 0, ws, k, oc, b0, b1, r0, r1, we, y + (size_t)p * oc, 0);
+  }
+}
+#endif
+
 /* sum of a weight row: the input offset's share of a dot product, offset * sum(w), is then
  * added once per output channel instead of to every input element. */
 static int32_t row_sum(const int8_t* w, int32_t k) {
@@ -221,6 +262,14 @@ static void conv_pointwise(const tflmt_window* s, const tflmt_requant* q, const 
     const int32_t b1 = (bias ? bias[o2] : 0) + offset * row_sum(w0 + w_step, k);
 #if TFLMT_CONV_DSP
     if (we) extend_pair(w0, w_step, k >> 2, we);
+    if (we && (k & 3) == 0) {
+      if (r0.fast && r1.fast) {
+        pointwise_pair_rows(x, w0, w_step, k, oc, pixels, b0, b1, &r0, &r1, we, y + o, 1);
+      } else {
+        pointwise_pair_rows(x, w0, w_step, k, oc, pixels, b0, b1, &r0, &r1, we, y + o, 0);
+      }
+      continue;
+    }
 #endif
     if (r0.fast && r1.fast) {
       pointwise_pair(x, w0, w_step, k, oc, pixels, b0, b1, &r0, &r1, we, y + o, 1);

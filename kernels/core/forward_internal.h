@@ -46,6 +46,29 @@ static inline void tflmt_smla4(int32_t e, int32_t o, int32_t w02, int32_t w13, i
   a[3] = __smlatt(o, w13, a[3]);
 }
 
+#if defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__)
+#define TFLMT_SMLAD_ASM 1
+/* One group of tflmt_smlad_2x2_ext in assembly: the column words into r8-r11 (post-incrementing
+ * we), pixel 1's 4 bytes at xp + xs, then pixel 0's (post-incrementing xp), each split by
+ * SXTB16 into t (lanes 0/2) and x (lanes 1/3). */
+#define TFLMT_SMLAD_2X2_GROUP                \
+  "ldm %[we]!, {r8, r9, r10, r11}\n\t"       \
+  "ldr %[x], [%[xp], %[xs]]\n\t"             \
+  "sxtb16 %[t], %[x]\n\t"                    \
+  "sxtb16 %[x], %[x], ror #8\n\t"            \
+  "smlad %[a10], %[t], r8, %[a10]\n\t"       \
+  "smlad %[a10], %[x], r9, %[a10]\n\t"       \
+  "smlad %[a11], %[t], r10, %[a11]\n\t"      \
+  "smlad %[a11], %[x], r11, %[a11]\n\t"      \
+  "ldr %[x], [%[xp]], #4\n\t"                \
+  "sxtb16 %[t], %[x]\n\t"                    \
+  "sxtb16 %[x], %[x], ror #8\n\t"            \
+  "smlad %[a00], %[t], r8, %[a00]\n\t"       \
+  "smlad %[a00], %[x], r9, %[a00]\n\t"       \
+  "smlad %[a01], %[t], r10, %[a01]\n\t"      \
+  "smlad %[a01], %[x], r11, %[a01]\n\t"
+#endif
+
 /* a[2 * r + c] += sum over n >= 1 groups of 4 int8 at xp (r = 0) and xp + xs (r = 1) times
  * column c's pre-extended words: we holds, per group, column 0's pair for the SXTB16 lanes 0/2
  * of the 4 bytes, its pair for lanes 1/3, then column 1's two (word aligned). The 1x1 forward
@@ -58,25 +81,10 @@ static inline void tflmt_smla4(int32_t e, int32_t o, int32_t w02, int32_t w13, i
 static TFLMT_ALWAYS_INLINE void tflmt_smlad_2x2_ext(const int8_t* xp, int32_t xs, const int32_t* we, int32_t n,
                                               int32_t a[4]) {
   int32_t a00 = a[0], a01 = a[1], a10 = a[2], a11 = a[3];
-#if defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__)
+#if TFLMT_SMLAD_ASM
   int32_t x, t;
   __asm__ volatile(
-      "1:\n\t"
-      "ldm %[we]!, {r8, r9, r10, r11}\n\t"
-      "ldr %[x], [%[xp], %[xs]]\n\t"
-      "sxtb16 %[t], %[x]\n\t"
-      "sxtb16 %[x], %[x], ror #8\n\t"
-      "smlad %[a10], %[t], r8, %[a10]\n\t"
-      "smlad %[a10], %[x], r9, %[a10]\n\t"
-      "smlad %[a11], %[t], r10, %[a11]\n\t"
-      "smlad %[a11], %[x], r11, %[a11]\n\t"
-      "ldr %[x], [%[xp]], #4\n\t"
-      "sxtb16 %[t], %[x]\n\t"
-      "sxtb16 %[x], %[x], ror #8\n\t"
-      "smlad %[a00], %[t], r8, %[a00]\n\t"
-      "smlad %[a00], %[x], r9, %[a00]\n\t"
-      "smlad %[a01], %[t], r10, %[a01]\n\t"
-      "smlad %[a01], %[x], r11, %[a01]\n\t"
+      "1:\n\t" TFLMT_SMLAD_2X2_GROUP
       "subs %[n], %[n], #1\n\t"
       "bne 1b"
       : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [xp] "+r"(xp), [we] "+r"(we),
@@ -95,6 +103,67 @@ static TFLMT_ALWAYS_INLINE void tflmt_smlad_2x2_ext(const int8_t* xp, int32_t xs
   }
 #endif
   a[0] = a00, a[1] = a01, a[2] = a10, a[3] = a11;
+}
+
+/* tflmt_smlad_2x2_ext from zero for `pairs` >= 1 consecutive pixel pairs of rows of exactly
+ * n groups (xs == 4 n): pair r's rows are x + 2 r xs and x + (2 r + 1) xs; its sums go to
+ * sums[4 r .. 4 r + 3], column 0's two pixels first (a[0], a[2], a[1], a[3] of the 2x2 order). One call per channel
+ * pair and chunk instead of one per pixel pair: the pass's loop state lives in a 16-byte stack
+ * frame of the asm's own (the 14 registers are the inner loop's), so nothing is reloaded or
+ * shuffled between pairs. */
+static inline void tflmt_smlad_2x2_rows(const int8_t* x, int32_t xs, const int32_t* we, int32_t n, int32_t pairs,
+                                        int32_t* sums) {
+#if TFLMT_SMLAD_ASM
+  const struct {
+    const int32_t* we;
+    int32_t n;
+    int32_t* sums;
+    int32_t pairs;
+  } ctx = {we, n, sums, pairs};
+  int32_t a00, a01, a10, a11, x_, t;
+  const int32_t* w_;
+  uintptr_t cn = (uintptr_t)&ctx; /* then the group count */
+  const int8_t* xp = x;
+  __asm__ volatile(
+      "sub sp, sp, #16\n\t"
+      "ldr %[t], [%[n], #12]\n\t"
+      "str %[t], [sp, #12]\n\t"
+      "ldr %[t], [%[n], #8]\n\t"
+      "str %[t], [sp, #8]\n\t"
+      "ldrd %[t], %[x], [%[n]]\n\t"
+      "strd %[t], %[x], [sp]\n\t"
+      "2:\n\t"
+      "ldrd %[we], %[n], [sp]\n\t"
+      "movs %[a00], #0\n\t"
+      "movs %[a01], #0\n\t"
+      "movs %[a10], #0\n\t"
+      "movs %[a11], #0\n\t"
+      "1:\n\t" TFLMT_SMLAD_2X2_GROUP
+      "subs %[n], %[n], #1\n\t"
+      "bne 1b\n\t"
+      "add %[xp], %[xp], %[xs]\n\t"
+      "ldr %[t], [sp, #8]\n\t"
+      "str %[a00], [%[t]], #4\n\t"
+      "str %[a10], [%[t]], #4\n\t"
+      "str %[a01], [%[t]], #4\n\t"
+      "str %[a11], [%[t]], #4\n\t"
+      "str %[t], [sp, #8]\n\t"
+      "ldr %[t], [sp, #12]\n\t"
+      "subs %[t], %[t], #1\n\t"
+      "str %[t], [sp, #12]\n\t"
+      "bne 2b\n\t"
+      "add sp, sp, #16"
+      : [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [x] "=&r"(x_), [t] "=&r"(t),
+        [we] "=&r"(w_), [xp] "+r"(xp), [n] "+r"(cn)
+      : [xs] "r"(xs)
+      : "r8", "r9", "r10", "r11", "cc", "memory");
+#else
+  for (int32_t r = 0; r < pairs; ++r, x += 2 * xs, sums += 4) {
+    int32_t a[4] = {0, 0, 0, 0};
+    tflmt_smlad_2x2_ext(x, xs, we, n, a);
+    sums[0] = a[0], sums[1] = a[2], sums[2] = a[1], sums[3] = a[3];
+  }
+#endif
 }
 #endif
 
