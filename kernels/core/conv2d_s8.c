@@ -22,6 +22,59 @@ size_t tflmt_conv2d_s8_scratch_size(const tflmt_window* s) {
   return 2u * (size_t)column_length(s) * sizeof(int16_t);
 }
 
+#if TFLMT_CONV_DSP
+/* n bytes from src to dst, a word at a time (unaligned word accesses are single LDR/STRs). */
+static void copy_bytes(int8_t* dst, const int8_t* src, int32_t n) {
+  for (; n >= 4; n -= 4, dst += 4, src += 4) {
+    const uint32_t v = tflmt_load32(src);
+    memcpy(dst, &v, 4);
+  }
+  for (; n > 0; --n) *dst++ = *src++;
+}
+
+/* The column of one output pixel (its window's input bytes in [kh][kw][ic] order, padding read as
+ * the zero point) plus offset, as int16, each full group of 4 in the order x0 x2 x1 x3 that
+ * dot_block's SMLADs pair with SXTB16-split weights. The raw bytes are staged in the column's own
+ * upper half, then one SXTAB16 per 2 elements (split, sign-extend, add the offset) writes the
+ * int16s front to back; a write never reaches staged bytes not yet read (a group at e writes
+ * bytes below 2e + 8 <= k + e + 4, a lone element below 2e + 2 <= k + e + 1). */
+static void fill_column(const tflmt_window* s, const int8_t* x, int32_t offset, int32_t pixel, int16_t* col) {
+  const int32_t oy = pixel / s->out.w, ox = pixel % s->out.w, ic = s->in.c, k = column_length(s);
+  const int32_t y0 = oy * s->geo.stride_h - s->geo.pad_top, x0 = ox * s->geo.stride_w - s->geo.pad_left;
+  const int32_t row = s->kw * ic;
+  int8_t* stage = (int8_t*)col + k;
+  int8_t* p = stage;
+  for (int32_t i = 0; i < s->kh; ++i, p += row) {
+    const int32_t iy = y0 + i * s->geo.dilation_h;
+    if (iy < 0 || iy >= s->in.h) {
+      memset(p, -offset, (size_t)row);
+      continue;
+    }
+    const int8_t* src_row = x + (size_t)iy * s->in.w * ic;
+    if (s->geo.dilation_w == 1 && x0 >= 0 && x0 + s->kw <= s->in.w) { /* the row's taps are adjacent */
+      copy_bytes(p, src_row + (size_t)x0 * ic, row);
+      continue;
+    }
+    for (int32_t j = 0; j < s->kw; ++j) {
+      const int32_t ix = x0 + j * s->geo.dilation_w;
+      if (ix < 0 || ix >= s->in.w) {
+        memset(p + j * ic, -offset, (size_t)ic);
+      } else {
+        copy_bytes(p + j * ic, src_row + (size_t)ix * ic, ic);
+      }
+    }
+  }
+  const uint32_t off2 = ((uint32_t)offset & 0xFFFFu) * 0x10001u;
+  int32_t e = 0;
+  for (; e + 4 <= k; e += 4) {
+    const uint32_t v = tflmt_load32(stage + e);
+    const int32_t lo = __sxtab16((int32_t)off2, v), hi = tflmt_sxtab16_odd((int32_t)off2, v);
+    memcpy(col + e, &lo, 4);
+    memcpy(col + e + 2, &hi, 4);
+  }
+  for (; e < k; ++e) col[e] = (int16_t)(stage[e] + offset);
+}
+#else
 static void fill_column(const tflmt_window* s, const int8_t* x, int32_t offset, int32_t pixel, int16_t* col) {
   const int32_t oy = pixel / s->out.w, ox = pixel % s->out.w, ic = s->in.c;
   const int32_t y0 = oy * s->geo.stride_h - s->geo.pad_top, x0 = ox * s->geo.stride_w - s->geo.pad_left;
@@ -38,15 +91,8 @@ static void fill_column(const tflmt_window* s, const int8_t* x, int32_t offset, 
       for (int32_t c = 0; c < ic; ++c) p[c] = (int16_t)(src[c] + offset);
     }
   }
-#if TFLMT_CONV_DSP
-  const int32_t k = column_length(s);
-  for (int32_t i = 0; i + 4 <= k; i += 4) { /* x0 x1 x2 x3 -> x0 x2 x1 x3 */
-    const int16_t t = col[i + 1];
-    col[i + 1] = col[i + 2];
-    col[i + 2] = t;
-  }
-#endif
 }
+#endif
 
 /* acc[2 * pixel + channel] += dot(column[pixel], w[channel]) over k elements (n_px, n_oc in {1, 2}). */
 static TFLMT_ALWAYS_INLINE void dot_block(const int16_t* c0, const int16_t* c1, const int8_t* w0, const int8_t* w1, int32_t k,
