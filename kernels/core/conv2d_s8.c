@@ -237,14 +237,31 @@ static TFLMT_ALWAYS_INLINE void pointwise_pair(
 
 /* Requantises one channel's sums of `pairs` full pixel pairs (at sums[4 r], sums[4 r + 1]) with
  * its bias into y[2 r oc] and y[(2 r + 1) oc]: a loop per channel leaves its parameters in
- * registers. `fast` as in pointwise_step. */
+ * registers. `fast`: 0 tflmt_requant_channel, 1 tflmt_requant_fast, 2 tflmt_requant_narrow. */
 static TFLMT_ALWAYS_INLINE void requant_column(const int32_t* sums, int32_t pairs, int32_t oc, int32_t bias,
                                                const tflmt_channel_requant* r, int8_t* y, int fast) {
   const tflmt_channel_requant rr = *r;
   for (int32_t i = 0; i < pairs; ++i, sums += 4, y += 2 * oc) {
     const int32_t a0 = sums[0] + bias, a1 = sums[1] + bias;
-    y[0] = fast ? tflmt_requant_fast(a0, &rr) : tflmt_requant_channel(a0, &rr);
-    y[oc] = fast ? tflmt_requant_fast(a1, &rr) : tflmt_requant_channel(a1, &rr);
+    if (fast == 2) {
+      y[0] = tflmt_requant_narrow(a0, &rr);
+      y[oc] = tflmt_requant_narrow(a1, &rr);
+    } else {
+      y[0] = fast ? tflmt_requant_fast(a0, &rr) : tflmt_requant_channel(a0, &rr);
+      y[oc] = fast ? tflmt_requant_fast(a1, &rr) : tflmt_requant_channel(a1, &rr);
+    }
+  }
+}
+
+/* requant_column in its narrow form where the channel allows it (`fast` and the bound). */
+static void requant_each(const int32_t* sums, int32_t pairs, int32_t oc, int32_t bias, const tflmt_channel_requant* r,
+                         int32_t k, int8_t* y, int fast) {
+  if (fast && r->narrow && tflmt_acc_is_narrow(bias, k)) {
+    requant_column(sums, pairs, oc, bias, r, y, 2);
+  } else if (fast) {
+    requant_column(sums, pairs, oc, bias, r, y, 1);
+  } else {
+    requant_column(sums, pairs, oc, bias, r, y, 0);
   }
 }
 
@@ -262,8 +279,8 @@ static TFLMT_ALWAYS_INLINE void pointwise_pair_rows(const int8_t* x, const int8_
   for (int32_t q = 0; q < full; q += TFLMT_PW_CHUNK) {
     const int32_t nq = full - q < TFLMT_PW_CHUNK ? full - q : TFLMT_PW_CHUNK;
     tflmt_smlad_2x2_rows(x + (size_t)(2 * q) * k, k, we, k >> 2, nq, sums);
-    requant_column(sums, nq, oc, b0, r0, y + (size_t)(2 * q) * oc, fast);
-    if (ws) requant_column(sums + 2, nq, oc, b1, r1, y + (size_t)(2 * q) * oc + 1, fast);
+    requant_each(sums, nq, oc, b0, r0, k, y + (size_t)(2 * q) * oc, fast);
+    if (ws) requant_each(sums + 2, nq, oc, b1, r1, k, y + (size_t)(2 * q) * oc + 1, fast);
   }
   if (pixels & 1) {
     const int32_t p = pixels - 1;

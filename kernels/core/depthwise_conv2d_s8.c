@@ -184,13 +184,15 @@ static TFLMT_ALWAYS_INLINE void dw_full_window(const dw_geometry* g, const int8_
   dw_partial_window(g, &v, a);
 }
 
+/* `fast` 1: tflmt_requant_narrow (every channel narrow, every sum within its bound), 0: the
+ * general form. */
 static TFLMT_ALWAYS_INLINE void dw_store4(const int32_t a[4], const tflmt_channel_requant r[4], int fast,
                                           int8_t* yo) {
   if (fast) {
-    yo[0] = tflmt_requant_fast(a[0], &r[0]);
-    yo[1] = tflmt_requant_fast(a[1], &r[1]);
-    yo[2] = tflmt_requant_fast(a[2], &r[2]);
-    yo[3] = tflmt_requant_fast(a[3], &r[3]);
+    yo[0] = tflmt_requant_narrow(a[0], &r[0]);
+    yo[1] = tflmt_requant_narrow(a[1], &r[1]);
+    yo[2] = tflmt_requant_narrow(a[2], &r[2]);
+    yo[3] = tflmt_requant_narrow(a[3], &r[3]);
   } else {
     yo[0] = tflmt_requant_channel(a[0], &r[0]);
     yo[1] = tflmt_requant_channel(a[1], &r[1]);
@@ -200,7 +202,7 @@ static TFLMT_ALWAYS_INLINE void dw_store4(const int32_t a[4], const tflmt_channe
 }
 
 /* Channels [ch, ch + 4) over every output pixel. `fast` (a constant at each call) selects
- * tflmt_requant_fast when all four channels allow it. Border pixels find their in-bounds
+ * tflmt_requant_narrow when all four channels allow it. Border pixels find their in-bounds
  * taps; interior pixels (every tap in bounds) walk a pointer and test nothing. */
 static TFLMT_ALWAYS_INLINE void dw_block4(const dw_geometry* g, int32_t ch, const tflmt_channel_requant r[4],
                                           const int32_t b[4], const int8_t* x, const int8_t* w, int8_t* y,
@@ -279,7 +281,10 @@ void tflmt_depthwise_conv2d_s8(const tflmt_window* s, const tflmt_requant* q, co
       r[i] = tflmt_channel_requant_of(q, ch + i);
       b[i] = bias ? bias[ch + i] : 0;
     }
-    if (r[0].fast && r[1].fast && r[2].fast && r[3].fast) {
+    /* a tap's (x + offset) * w stays within 256 * 127: twice the taps of the int8 bound */
+    int narrow = 1;
+    for (int32_t i = 0; i < 4; ++i) narrow = narrow && r[i].narrow && tflmt_acc_is_narrow(b[i], 2 * kh * kw);
+    if (narrow) {
       dw_block4(&g, ch, r, b, x, w, y, 1);
     } else {
       dw_block4(&g, ch, r, b, x, w, y, 0);

@@ -201,6 +201,8 @@ typedef struct {
   int32_t multiplier, left, right, zero_point, act_min, act_max;
   int32_t folded;      /* 1 when the one-step form applies */
   int32_t fast;        /* folded, and the clamp is just int8's range (tflmt_requant_fast) */
+  int32_t narrow;      /* fast, and right <= 22: tflmt_requant_narrow applies to |acc| < 2^30 */
+  int32_t round;       /* 2^(e-1) + zero_point * 2^e (tflmt_requant_narrow) */
   int64_t nudge;       /* 2^30 + 2^(30+e) (folded form) */
 } tflmt_channel_requant;
 
@@ -212,6 +214,8 @@ static inline tflmt_channel_requant tflmt_unpack_multiplier(int32_t multiplier, 
   r.folded = multiplier > 0 && r.right >= 1 && r.right <= 31;
   r.nudge = r.folded ? ((int64_t)1 << 30) + ((int64_t)1 << (30 + r.right)) : 0;
   r.fast = 0;
+  r.narrow = 0;
+  r.round = 0;
   r.zero_point = 0;
   r.act_min = INT32_MIN;
   r.act_max = INT32_MAX;
@@ -242,6 +246,8 @@ static inline tflmt_channel_requant tflmt_channel_requant_of(const tflmt_requant
   r.act_min = q->act_min;
   r.act_max = q->act_max;
   r.fast = r.folded && r.act_min <= -128 && r.act_max >= 127;
+  r.narrow = r.fast && r.right <= 22;
+  r.round = r.narrow ? (int32_t)((1u << (r.right - 1)) + ((uint32_t)r.zero_point << r.right)) : 0;
   return r;
 }
 
@@ -255,6 +261,73 @@ static inline int8_t tflmt_requant_fast(int32_t acc, const tflmt_channel_requant
 #else
   return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
 #endif
+}
+
+/* (a * m + 2^31) >> 32: SMMULR, a high multiply that rounds. */
+static inline int32_t tflmt_smmulr(int32_t a, int32_t m) {
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
+  int32_t r;
+  __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(m));
+  return r;
+#else
+  return (int32_t)(((int64_t)a * m + ((int64_t)1 << 31)) >> 32);
+#endif
+}
+
+/* SMMULR of 2a; |a| < 2^30. */
+static inline int32_t tflmt_smmulr2(int32_t a, int32_t m) { return tflmt_smmulr(a + a, m); }
+
+/* tflmt_requant_fast in fewer instructions when the caller proves |acc| < 2^30 (and r->narrow);
+ * tflmt_narrow_multiply is its rounding multiply (round = 2^(e-1), plus any zp * 2^e).
+ * Why it is the same: with p the folded form's 64-bit sum, 2p = (2a*b + 2^31) + 2^32 * (2^(e-1)
+ * - [a<0]), so floor(p / 2^(31+e)) = floor((R + 2^(e-1) - [a<0]) / 2^e) with R = SMMULR(2a, b)
+ * = floor((2a*b + 2^31) / 2^32) (nested floors of an integer plus a multiple of the inner
+ * divisor). The zero point joins as zp * 2^e before the shift; |R| <= 2^30 and e <= 22 keep the
+ * sum inside int32. */
+static inline int32_t tflmt_narrow_multiply(int32_t a, int32_t multiplier, int32_t round, int32_t right) {
+  return (tflmt_smmulr2(a, multiplier) - (int32_t)((uint32_t)a >> 31) + round) >> right;
+}
+
+static inline int8_t tflmt_requant_narrow(int32_t acc, const tflmt_channel_requant* r) {
+  const int32_t v = tflmt_narrow_multiply(acc, r->multiplier, r->round, r->right);
+#if defined(__ARM_FEATURE_DSP)
+  return (int8_t)__ssat(v, 8);
+#else
+  return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+#endif
+}
+
+/* Whether every accumulator of a dot product of k int8 pairs plus `bias` stays below 2^30 in
+ * magnitude (the tflmt_requant_narrow bound): |x| <= 128, |w| <= 127. */
+static inline int tflmt_acc_is_narrow(int32_t bias, int32_t k) {
+  const int64_t bound = (bias < 0 ? -(int64_t)bias : (int64_t)bias) + (int64_t)k * 128 * 127;
+  return bound < ((int64_t)1 << 30);
+}
+
+/* ADD's input rescale (MultiplyByQuantizedMultiplierSmallerThanOneExp) in the narrow form: SMMULR of 2a (|a| < 2^30) is gemmlowp's
+ * SaturatingRoundingDoublingHighMul exactly (floor((ab + 2^30) / 2^31) for either sign), and a right
+ * shift e >= 1 folds in as in tflmt_requant_narrow; e = 0 is the multiply alone. */
+typedef struct {
+  int32_t multiplier, right, round, sign_shift; /* round 2^(e-1) or 0; sign_shift 0, or 1 to drop [a<0] */
+} tflmt_add_rescale_t;
+
+static inline tflmt_add_rescale_t tflmt_add_rescale_of(const tflmt_channel_requant* r) {
+  tflmt_add_rescale_t a;
+  a.multiplier = r->multiplier;
+  a.right = r->right;
+  a.round = r->right ? 1 << (r->right - 1) : 0;
+  a.sign_shift = r->right ? 0 : 1;
+  return a;
+}
+
+static inline int tflmt_add_rescale_is_narrow(const tflmt_channel_requant* r) {
+  return r->left == 0 && r->multiplier > 0 && r->right <= 22;
+}
+
+/* d = x - zp; its rescale of d << ls (|d| <= 255, ls <= 21: below 2^29). */
+static TFLMT_ALWAYS_INLINE int32_t tflmt_add_rescale(int32_t d, int32_t ls, const tflmt_add_rescale_t* r) {
+  const int32_t neg = (int32_t)(((uint32_t)d >> 31) >> r->sign_shift);
+  return (tflmt_smmulr(d << (ls + 1), r->multiplier) - neg + r->round) >> r->right;
 }
 
 static inline int8_t tflmt_requant_channel(int32_t acc, const tflmt_channel_requant* r) {

@@ -18,6 +18,8 @@
 #include "tflmt/checkpoint.h"
 #include "tflmt/core.h"
 #include "tflmt/forward.h"
+/* the fixed-point helpers the kernels share, tested on their own below */
+#include "../core/forward_internal.h"
 
 static int failures = 0;
 #define CHECK(cond, ...)              \
@@ -239,16 +241,18 @@ static void test_input_grads(void) {
   }
 }
 
-/* A requantization: mostly TFLite's usual multipliers (scale < 0.5: the folded, fast path), some
- * with a left shift or a ReLU6-style clamp (the general path). */
+/* A requantization: mostly TFLite's usual multipliers (scale < 0.5: the folded, fast path, with
+ * right shifts on both sides of the narrow form's limit of 22), some with a left shift or a
+ * ReLU6-style clamp (the general path). */
 static tflmt_requant random_requant(int32_t n, int32_t* mult, int32_t* shift) {
   for (int32_t i = 0; i < n; ++i) {
+    const uint32_t kind = next_u32() % 8;
     mult[i] = (int32_t)(0x40000000u + next_u32() % 0x3FFFFFFFu);
-    shift[i] = next_u32() % 8 == 0 ? rand_int(0, 2) : rand_int(-12, -1);
+    shift[i] = kind == 0 ? rand_int(0, 2) : kind == 1 ? rand_int(-31, -13) : rand_int(-12, -1);
   }
   tflmt_requant q;
   q.in_zero_point = rand_int(-128, 127);
-  q.out_zero_point = rand_int(-20, 20);
+  q.out_zero_point = next_u32() % 2 ? rand_int(-20, 20) : rand_int(-128, 127);
   const int relu6 = next_u32() % 4 == 0;
   q.act_min = relu6 ? q.out_zero_point : -128;
   q.act_max = relu6 ? 100 : 127;
@@ -274,7 +278,12 @@ static void test_forward(void) {
     void* scratch = malloc(tflmt_conv2d_s8_scratch_size(&s) + 4);
     fill_s8(x, nx, -128, 127);
     fill_s8(w, nw, -127, 127);
-    for (int32_t i = 0; i < s.out.c; ++i) bias[i] = rand_int(-20000, 20000);
+    /* some biases near and past the 2^30 accumulator bound of the narrow requantization */
+    const int huge = next_u32() % 6 == 0;
+    for (int32_t i = 0; i < s.out.c; ++i) {
+      bias[i] = huge ? rand_int(-1073700000, 1073700000) : rand_int(-20000, 20000);
+      if (huge && next_u32() % 2) bias[i] = (bias[i] < 0 ? -1 : 1) * rand_int(1073000000, 1073741823);
+    }
     const tflmt_requant q = random_requant(next_u32() % 2 ? s.out.c : 1, mult, shift);
     const int32_t* b = next_u32() % 5 ? bias : NULL;
     if (kind == 2) {
@@ -296,7 +305,7 @@ static void test_forward(void) {
     free(y2);
     free(scratch);
   }
-  for (int t = 0; t < 40; ++t) {
+  for (int t = 0; t < 80; ++t) {
     const int32_t n = rand_int(1, 70);
     int8_t x1[70], x2[70], y1[70], y2[70];
     fill_s8(x1, n, -128, 127);
@@ -305,18 +314,61 @@ static void test_forward(void) {
     p.zero_point1 = rand_int(-128, 127);
     p.zero_point2 = rand_int(-128, 127);
     p.out_zero_point = rand_int(-128, 127);
-    p.left_shift = 20;
+    /* TFLite's int8 ADD: left shift 20, the larger input scale's multiplier 0.5 (2^30, shift 0);
+     * also other left shifts and output shifts past the narrow form's 22 (the general loop) */
+    p.left_shift = next_u32() % 4 ? 20 : rand_int(17, 23);
     p.multiplier1 = (int32_t)(0x40000000u + next_u32() % 0x3FFFFFFFu);
-    p.multiplier2 = (int32_t)(0x40000000u + next_u32() % 0x3FFFFFFFu);
+    p.multiplier2 = next_u32() % 2 ? 0x40000000 : (int32_t)(0x40000000u + next_u32() % 0x3FFFFFFFu);
     p.out_multiplier = (int32_t)(0x40000000u + next_u32() % 0x3FFFFFFFu);
     p.shift1 = rand_int(-3, 0);
     p.shift2 = rand_int(-3, 0);
-    p.out_shift = rand_int(-22, -18);
+    p.out_shift = next_u32() % 4 ? rand_int(-22, -18) : rand_int(-26, -23);
     p.act_min = -128;
     p.act_max = next_u32() % 4 ? 127 : 90;
     tflmt_add_s8(&p, x1, x2, n, y1);
     tflmt_add_s8_naive(&p, x1, x2, n, y2);
     CHECK(memcmp(y1, y2, (size_t)n) == 0, "add case %d: optimised != naive", t);
+  }
+}
+
+/* The narrow requantization forms against TFLite's two-step MultiplyByQuantizedMultiplier on
+ * values a whole kernel rarely brings to a rounding tie: every ADD input difference, and
+ * accumulators at and around multiples of 2^(e-1) below the 2^30 bound. */
+static void test_requant_forms(void) {
+  for (int t = 0; t < 300; ++t) {
+    const int32_t m = t % 5 == 0 ? 0x40000000 : (int32_t)(0x40000000u + next_u32() % 0x3FFFFFFFu);
+    const int32_t shift = rand_int(-22, 0), ls = rand_int(0, 21);
+    const tflmt_channel_requant r = tflmt_unpack_multiplier(m, shift);
+    if (!tflmt_add_rescale_is_narrow(&r)) continue;
+    const tflmt_add_rescale_t a = tflmt_add_rescale_of(&r);
+    for (int32_t d = -255; d <= 255; ++d) {
+      const int32_t want = tflmt_multiply_by_quantized_multiplier(d << ls, m, shift);
+      CHECK(tflmt_add_rescale(d, ls, &a) == want, "add rescale of %d << %d by (%d, %d)", (int)d, (int)ls, (int)m,
+            (int)shift);
+    }
+  }
+  for (int t = 0; t < 300; ++t) {
+    int32_t m = (int32_t)(0x40000000u + next_u32() % 0x3FFFFFFFu), shift = rand_int(-22, -1);
+    tflmt_requant q;
+    q.in_zero_point = 0;
+    q.out_zero_point = rand_int(-128, 127);
+    q.act_min = -128;
+    q.act_max = 127;
+    q.multiplier = &m;
+    q.shift = &shift;
+    q.n_multipliers = 1;
+    const tflmt_channel_requant r = tflmt_channel_requant_of(&q, 0);
+    CHECK(r.narrow, "requant (%d, %d) should take the narrow form", (int)m, (int)shift);
+    for (int i = 0; i < 200; ++i) {
+      /* near a multiple of 2^(e-1) of the product's scale, or anywhere up to the bound */
+      const int32_t base = i % 2 ? rand_int(-1073741823, 1073741823)
+                                 : (int32_t)(((int64_t)rand_int(-4000, 4000) << -shift) * 0x40000000 / m);
+      for (int32_t acc = base - 2; acc <= base + 2; ++acc) {
+        if (acc <= -(1 << 30) || acc >= (1 << 30)) continue;
+        CHECK(tflmt_requant_narrow(acc, &r) == tflmt_requant_reference(acc, &q, 0), "narrow requant of %d by (%d, %d)",
+              (int)acc, (int)m, (int)shift);
+      }
+    }
   }
 }
 
@@ -396,6 +448,7 @@ int main(void) {
   test_weight_updates();
   test_input_grads();
   test_forward();
+  test_requant_forms();
   test_gather();
   test_checkpoints();
   if (failures) {
