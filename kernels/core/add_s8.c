@@ -22,11 +22,7 @@ static TFLMT_ALWAYS_INLINE void add_narrow_loop(const tflmt_add_params* p, const
     const int32_t a = tflmt_add_rescale(x1[i] - zp1, ls, &s1), b = tflmt_add_rescale(x2[i] - zp2, ls, &s2);
     int32_t v = tflmt_narrow_multiply(a + b, mo, ho, eo);
     if (full) {
-#if defined(__ARM_FEATURE_DSP)
-      v = __ssat(v, 8);
-#else
-      v = v < -128 ? -128 : v > 127 ? 127 : v;
-#endif
+      v = tflmt_ssat8(v);
     } else {
       if (v < lo) v = lo;
       if (v > hi) v = hi;

@@ -251,16 +251,20 @@ static inline tflmt_channel_requant tflmt_channel_requant_of(const tflmt_requant
   return r;
 }
 
-/* The common case (r->fast) in the fewest instructions: one multiply-add for both roundings,
- * the sign correction, and a single saturation to int8. A folded multiplier has a right shift,
- * so no left shift. */
-static inline int8_t tflmt_requant_fast(int32_t acc, const tflmt_channel_requant* r) {
-  const int32_t v = tflmt_folded_multiply(acc, r) + r->zero_point;
+/* v saturated to int8 (one SSAT with DSP). */
+static inline int8_t tflmt_ssat8(int32_t v) {
 #if defined(__ARM_FEATURE_DSP)
   return (int8_t)__ssat(v, 8);
 #else
   return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
 #endif
+}
+
+/* The common case (r->fast) in the fewest instructions: one multiply-add for both roundings,
+ * the sign correction, and a single saturation to int8. A folded multiplier has a right shift,
+ * so no left shift. */
+static inline int8_t tflmt_requant_fast(int32_t acc, const tflmt_channel_requant* r) {
+  return tflmt_ssat8(tflmt_folded_multiply(acc, r) + r->zero_point);
 }
 
 /* (a * m + 2^31) >> 32: SMMULR, a high multiply that rounds. */
@@ -289,12 +293,7 @@ static inline int32_t tflmt_narrow_multiply(int32_t a, int32_t multiplier, int32
 }
 
 static inline int8_t tflmt_requant_narrow(int32_t acc, const tflmt_channel_requant* r) {
-  const int32_t v = tflmt_narrow_multiply(acc, r->multiplier, r->round, r->right);
-#if defined(__ARM_FEATURE_DSP)
-  return (int8_t)__ssat(v, 8);
-#else
-  return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
-#endif
+  return tflmt_ssat8(tflmt_narrow_multiply(acc, r->multiplier, r->round, r->right));
 }
 
 /* Whether every accumulator of a dot product of k int8 pairs plus `bias` stays below 2^30 in
