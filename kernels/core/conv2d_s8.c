@@ -346,15 +346,40 @@ static void conv_pointwise(const tflmt_window* s, const tflmt_requant* q, const 
  * layers are swept in blocks of this many channels, each block over every pixel. */
 #define TFLMT_CONV_RQ_BLOCK 32
 
+/* One output of the im2col path in requantization form `mode` (a constant at each call): 2
+ * tflmt_requant_narrow, 1 tflmt_requant_fast, 0 the general form. */
+static TFLMT_ALWAYS_INLINE int8_t requant_mode(int32_t acc, const tflmt_channel_requant* r, int mode) {
+  if (mode == 2) return tflmt_requant_narrow(acc, r);
+  return mode ? tflmt_requant_fast(acc, r) : tflmt_requant_channel(acc, r);
+}
+
+/* Stores a 2 pixel x 2 channel block: channel o2 == o and !two mark a lone last channel / pixel. */
+static TFLMT_ALWAYS_INLINE void store_block(int8_t* y0, int32_t oc, int32_t o, int32_t o2, int32_t two,
+                                            const int32_t acc[4], int32_t b0, int32_t b1,
+                                            const tflmt_channel_requant* r0, const tflmt_channel_requant* r1,
+                                            int mode) {
+  y0[o] = requant_mode(acc[0] + b0, r0, mode);
+  if (o2 != o) y0[o2] = requant_mode(acc[1] + b1, r1, mode);
+  if (two) {
+    y0[oc + o] = requant_mode(acc[2] + b0, r0, mode);
+    if (o2 != o) y0[oc + o2] = requant_mode(acc[3] + b1, r1, mode);
+  }
+}
+
 static void conv_im2col(const tflmt_window* s, const tflmt_requant* q, const int8_t* x, const int8_t* w,
                         const int32_t* bias, int8_t* y, void* scratch) {
   const int32_t k = column_length(s), oc = s->out.c, pixels = s->out.h * s->out.w;
   int16_t* col0 = (int16_t*)scratch;
   int16_t* col1 = col0 + k;
   tflmt_channel_requant rq[TFLMT_CONV_RQ_BLOCK];
+  int8_t narrow[TFLMT_CONV_RQ_BLOCK];
   for (int32_t ob = 0; ob < oc; ob += TFLMT_CONV_RQ_BLOCK) {
     const int32_t oe = oc - ob < TFLMT_CONV_RQ_BLOCK ? oc : ob + TFLMT_CONV_RQ_BLOCK;
-    for (int32_t o = ob; o < oe; ++o) rq[o - ob] = tflmt_channel_requant_of(q, o);
+    for (int32_t o = ob; o < oe; ++o) {
+      rq[o - ob] = tflmt_channel_requant_of(q, o);
+      /* a column element (x + offset) lies within 256: twice k of the int8 bound */
+      narrow[o - ob] = (int8_t)(rq[o - ob].narrow && tflmt_acc_is_narrow(bias ? bias[o] : 0, 2 * k));
+    }
     for (int32_t p = 0; p < pixels; p += 2) {
       const int32_t two = p + 1 < pixels;
       fill_column(s, x, -q->in_zero_point, p, col0);
@@ -369,20 +394,12 @@ static void conv_im2col(const tflmt_window* s, const tflmt_requant* q, const int
         int32_t acc[4] = {0, 0, 0, 0};
         dot_block(col0, c1, wo, o2 != o ? wo + k : wo, k, acc);
         const int32_t b0 = bias ? bias[o] : 0, b1 = bias ? bias[o2] : 0;
-        if (r0->fast && r1->fast) {
-          y0[o] = tflmt_requant_fast(acc[0] + b0, r0);
-          if (o2 != o) y0[o2] = tflmt_requant_fast(acc[1] + b1, r1);
-          if (two) {
-            y0[oc + o] = tflmt_requant_fast(acc[2] + b0, r0);
-            if (o2 != o) y0[oc + o2] = tflmt_requant_fast(acc[3] + b1, r1);
-          }
+        if (narrow[o - ob] && narrow[o2 - ob]) {
+          store_block(y0, oc, o, o2, two, acc, b0, b1, r0, r1, 2);
+        } else if (r0->fast && r1->fast) {
+          store_block(y0, oc, o, o2, two, acc, b0, b1, r0, r1, 1);
         } else {
-          y0[o] = tflmt_requant_channel(acc[0] + b0, r0);
-          if (o2 != o) y0[o2] = tflmt_requant_channel(acc[1] + b1, r1);
-          if (two) {
-            y0[oc + o] = tflmt_requant_channel(acc[2] + b0, r0);
-            if (o2 != o) y0[oc + o2] = tflmt_requant_channel(acc[3] + b1, r1);
-          }
+          store_block(y0, oc, o, o2, two, acc, b0, b1, r0, r1, 0);
         }
       }
     }

@@ -15,28 +15,49 @@ size_t tflmt_conv_weight_update_scratch_size(const tflmt_window* s) {
   return (size_t)CONV_OB * (size_t)s->kh * (size_t)s->kw * (size_t)s->in.c * 4u;
 }
 
-/* Applies the gradient of output channel o: acc is [taps, x channels]. */
-static void update_channel_f32(const tflmt_window* s, int32_t o, const float* acc, const float* qas,
-                               const tflmt_channel_map* map, const tflmt_sgd* sgd, uint32_t stream, int8_t* w) {
+/* One tap's row of output channel o from `base` (its first weight index): x channel c's
+ * gradient is acc[c] (float32) or acc[c] * acc_scale (int32, when acc_i is set). Without a
+ * channel map the weights are consecutive; `stochastic` is a constant at each call. */
+static TFLMT_ALWAYS_INLINE void update_row(int8_t* w, uint32_t base, const float* acc, const int32_t* acc_i,
+                                           float acc_scale, int32_t xc, const tflmt_channel_map* map, float qas,
+                                           float lr, int stochastic, uint32_t stream) {
+  for (int32_t c = 0; c < xc; ++c) {
+    const uint32_t idx = base + (uint32_t)tflmt_map_index(map, c);
+    const float grad = acc_i ? (float)acc_i[c] * acc_scale : acc[c];
+    w[idx] = tflmt_sgd_step(w[idx], grad, qas, lr, stochastic, stream, idx);
+  }
+}
+
+/* Applies the gradient of output channel o: acc (or acc_i) is [taps, x channels]. Inlined into
+ * its two callers, and split on the map and the mode, so that each row loop tests nothing. */
+static TFLMT_ALWAYS_INLINE void update_channel(const tflmt_window* s, int32_t o, const float* acc, const int32_t* acc_i,
+                           float acc_scale, const float* qas, const tflmt_channel_map* map, const tflmt_sgd* sgd,
+                           uint32_t stream, int8_t* w) {
   const int32_t xc = s->in.c, wc = tflmt_map_channels(map, xc), taps = s->kh * s->kw;
+  const float q = qas[o], lr = sgd->learning_rate;
   for (int32_t t = 0; t < taps; ++t) {
-    for (int32_t c = 0; c < xc; ++c) {
-      const uint32_t idx = (uint32_t)((o * taps + t) * wc + tflmt_map_index(map, c));
-      w[idx] = tflmt_sgd_weight(w[idx], acc[t * xc + c], qas[o], sgd, stream, idx);
+    const uint32_t base = (uint32_t)((o * taps + t) * wc);
+    const float* a = acc ? acc + t * xc : NULL;
+    const int32_t* ai = acc_i ? acc_i + t * xc : NULL;
+    if (map) {
+      update_row(w, base, a, ai, acc_scale, xc, map, q, lr, sgd->stochastic, stream);
+    } else if (sgd->stochastic) {
+      update_row(w, base, a, ai, acc_scale, xc, NULL, q, lr, 1, stream);
+    } else {
+      update_row(w, base, a, ai, acc_scale, xc, NULL, q, lr, 0, stream);
     }
   }
+}
+
+static void update_channel_f32(const tflmt_window* s, int32_t o, const float* acc, const float* qas,
+                               const tflmt_channel_map* map, const tflmt_sgd* sgd, uint32_t stream, int8_t* w) {
+  update_channel(s, o, acc, NULL, 0.0f, qas, map, sgd, stream, w);
 }
 
 static void update_channel_s8(const tflmt_window* s, int32_t o, const int32_t* acc, float acc_scale,
                               const float* qas, const tflmt_channel_map* map, const tflmt_sgd* sgd,
                               uint32_t stream, int8_t* w) {
-  const int32_t xc = s->in.c, wc = tflmt_map_channels(map, xc), taps = s->kh * s->kw;
-  for (int32_t t = 0; t < taps; ++t) {
-    for (int32_t c = 0; c < xc; ++c) {
-      const uint32_t idx = (uint32_t)((o * taps + t) * wc + tflmt_map_index(map, c));
-      w[idx] = tflmt_sgd_weight(w[idx], (float)acc[t * xc + c] * acc_scale, qas[o], sgd, stream, idx);
-    }
-  }
+  update_channel(s, o, NULL, acc, acc_scale, qas, map, sgd, stream, w);
 }
 
 /* 1x1 stride-1 without padding, CONV_OB output channels and 4 input channels at a time: the

@@ -74,17 +74,25 @@ static inline int8_t tflmt_sgd_weight_reference(int8_t v, float grad, float qas,
 }
 
 /* The same result with a single float -> int32 conversion: a step beyond +-256 saturates an int8
- * weight either way, so the rounded step is clamped there first. */
-static inline int8_t tflmt_sgd_weight(int8_t v, float grad, float qas, const tflmt_sgd* sgd, uint32_t stream,
-                                      uint32_t index) {
-  float r = tflmt_sgd_rounded(grad, qas, sgd, stream, index);
-  if (!isfinite(r)) r = 0.0f;  /* no step, but v is still saturated, as in the spec */
-  if (r < -256.0f) r = -256.0f;
-  if (r > 256.0f) r = 256.0f;
+ * weight either way, so the rounded step is clamped there first. tflmt_sgd_step takes the
+ * learning rate and the rounding mode as values, so that a loop over a row can hold them in
+ * registers (and instantiate per mode) instead of rereading *sgd after every int8 store. */
+static TFLMT_ALWAYS_INLINE int8_t tflmt_sgd_step(int8_t v, float grad, float qas, float learning_rate,
+                                                 int stochastic, uint32_t stream, uint32_t index) {
+  const float t = (grad * qas) * learning_rate;
+  float r = stochastic ? floorf(t + tflmt_uniform(stream, index)) : rintf(t);
+  /* one test on the common path: a non-finite step is none (v is still saturated, as in the
+   * spec), a finite one beyond +-256 is clamped there */
+  if (!(fabsf(r) <= 256.0f)) r = isfinite(r) ? (r < 0.0f ? -256.0f : 256.0f) : 0.0f;
   int32_t n = (int32_t)v - (int32_t)r;
   if (n < TFLMT_WEIGHT_MIN) n = TFLMT_WEIGHT_MIN;
   if (n > TFLMT_WEIGHT_MAX) n = TFLMT_WEIGHT_MAX;
   return (int8_t)n;
+}
+
+static inline int8_t tflmt_sgd_weight(int8_t v, float grad, float qas, const tflmt_sgd* sgd, uint32_t stream,
+                                      uint32_t index) {
+  return tflmt_sgd_step(v, grad, qas, sgd->learning_rate, sgd->stochastic, stream, index);
 }
 
 static inline int32_t tflmt_sgd_bias(int32_t v, float grad, float qas, const tflmt_sgd* sgd, uint32_t stream,
