@@ -1,11 +1,23 @@
 /* Bias gradient (sum over positions, per channel) fused with its SGD update. */
 #include "internal.h"
 
-/* Four channels' column sums in registers per pass over the rows; each sum keeps the row order. */
+/* Eight, then four channels' column sums in registers per pass over the rows; each sum keeps the
+ * row order. */
 tflmt_status tflmt_bias_update_f32(const float* g, int32_t rows, int32_t channels, const float* qas,
                                    const tflmt_sgd* sgd, int32_t* bias) {
   const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
   int32_t c = 0;
+  for (; c + 8 <= channels; c += 8) {
+    float a[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    const float* p = g + c;
+    for (int32_t r = 0; r < rows; ++r, p += channels) {
+      TFLMT_UNROLL8
+      for (int32_t k = 0; k < 8; ++k) a[k] += p[k];
+    }
+    for (int32_t k = 0; k < 8; ++k) {
+      bias[c + k] = tflmt_sgd_bias(bias[c + k], a[k], qas[c + k], sgd, stream, (uint32_t)(c + k));
+    }
+  }
   for (; c + 4 <= channels; c += 4) {
     float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     const float* p = g + c;
