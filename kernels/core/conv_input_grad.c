@@ -41,8 +41,7 @@ static void scatter8(float* d, const float* gp, const int8_t* wp, int32_t w_step
 #define TFLMT_PW_PIXELS 1
 #endif
 
-#if defined(__GNUC__) && defined(__OPTIMIZE__) && defined(__arm__) && defined(__ARM_FP) && (__ARM_FP & 4)
-#define TFLMT_PW_VFP_ASM 1
+#if TFLMT_VFP_ASM
 /* 2 pixels x 8 input channels over no >= 1 output channels, for ARM VFP: the 16 sums stay in
  * s0-s15, each output channel's 8 weights arrive in one VLDM (s16-s23) and its 2 gradients in
  * s24/s25, then 16 VMLA.F32 (the spec's multiply then add, tflmt_mla) in output-channel order.
@@ -132,7 +131,7 @@ static void pointwise_f32(const tflmt_window* s, const float* g, const int8_t* w
         for (int32_t c = 0; c < 8; ++c) wq[o * 8 + c] = (float)wp[c] * so;
       }
       int32_t p = 0;
-#if TFLMT_PW_VFP_ASM
+#if TFLMT_VFP_ASM
       for (; p + 2 <= pixels; p += 2) pointwise_tile2_vfp(dx + p * ic + c0, ic, g + p * oc + o0, oc, wq, no);
 #else
       for (; p + TFLMT_PW_PIXELS <= pixels; p += TFLMT_PW_PIXELS) {

@@ -6,6 +6,37 @@
  * the same. */
 #include "forward_internal.h"
 
+#if TFLMT_VFP_ASM
+/* tap_block's row of `cols` >= 1 output pixels for 8 channels on ARM VFP: the weights stay in
+ * s0-s7, and each pixel is one VLDM of dx's 8 sums, one of g's 8 values, 8 VMLA.F32 (the spec's
+ * multiply then add, tflmt_mla) and one VSTM; dx and g advance by d_step and c floats. */
+static void tap_row8_vfp(float* d, int32_t d_step, const float* gp, int32_t c, const float* wr, int32_t cols) {
+  const int32_t d_bytes = d_step * 4, g_bytes = c * 4;
+  __asm__ volatile(
+      "vldm %[w], {s0-s7}\n\t"
+      "1:\n\t"
+      "vldm %[d], {s8-s15}\n\t"
+      "vldm %[g], {s16-s23}\n\t"
+      "vmla.f32 s8, s16, s0\n\t"
+      "vmla.f32 s9, s17, s1\n\t"
+      "vmla.f32 s10, s18, s2\n\t"
+      "vmla.f32 s11, s19, s3\n\t"
+      "vmla.f32 s12, s20, s4\n\t"
+      "vmla.f32 s13, s21, s5\n\t"
+      "vmla.f32 s14, s22, s6\n\t"
+      "vmla.f32 s15, s23, s7\n\t"
+      "vstm %[d], {s8-s15}\n\t"
+      "add %[d], %[d], %[ds]\n\t"
+      "add %[g], %[g], %[gs]\n\t"
+      "subs %[n], %[n], #1\n\t"
+      "bne 1b"
+      : [d] "+r"(d), [g] "+r"(gp), [n] "+r"(cols)
+      : [w] "r"(wr), [ds] "r"(d_bytes), [gs] "r"(g_bytes)
+      : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15",
+        "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "cc", "memory");
+}
+#endif
+
 /* One tap of channels [c0, c0 + n), n <= 8: their dequantized weights stay in registers while
  * the tap sweeps every output pixel (one multiply and one add per element, as in the plain
  * scatter). n is a constant 8 at the main call, so that loop unrolls. */
@@ -25,6 +56,12 @@ static TFLMT_ALWAYS_INLINE void tap_block(const tflmt_window* s, int32_t i, int3
     if (y < 0 || y >= s->in.h) continue;
     float* d = dx + (y * s->in.w + tflmt_tap_col(s, lo, j)) * c + c0;
     const float* gp = g + (oy * s->out.w + lo) * c + c0;
+#if TFLMT_VFP_ASM
+    if (n == 8 && hi > lo) {
+      tap_row8_vfp(d, d_step, gp, c, wr, hi - lo);
+      continue;
+    }
+#endif
     for (int32_t ox = lo; ox < hi; ++ox, d += d_step, gp += c) {
       TFLMT_UNROLL8
       for (int32_t k = 0; k < n; ++k) d[k] = tflmt_mla(d[k], gp[k], wr[k]);

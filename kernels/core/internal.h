@@ -22,6 +22,12 @@
 #define TFLMT_UNROLL8
 #endif
 
+/* ARM VFP (single precision) where inline assembly may name s-registers: the float backward
+ * kernels' VLDM/VMLA loops (an unoptimised build keeps their C twins). */
+#if defined(__GNUC__) && defined(__OPTIMIZE__) && defined(__arm__) && defined(__ARM_FP) && (__ARM_FP & 4)
+#define TFLMT_VFP_ASM 1
+#endif
+
 /* acc + a * b with the product rounded before the sum, as the spec's separate multiply and add.
  * ARM's VMLA.F32 is that chained (not fused) multiply-accumulate: one instruction for two. */
 #if defined(__GNUC__) && defined(__arm__) && defined(__ARM_FP) && (__ARM_FP & 4)
