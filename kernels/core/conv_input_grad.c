@@ -23,7 +23,7 @@ static void scatter8(float* d, const float* gp, const int8_t* wp, int32_t w_step
     if (gv == 0.0f) continue; /* adds exactly nothing */
     const float so = tflmt_scale_at(w_scales, n_scales, o);
     TFLMT_UNROLL8
-    for (int32_t k = 0; k < 8; ++k) a[k] += gv * ((float)wp[k] * so);
+    for (int32_t k = 0; k < 8; ++k) a[k] = tflmt_mla(a[k], gv, (float)wp[k] * so);
   }
   TFLMT_UNROLL8
   for (int32_t k = 0; k < 8; ++k) d[k] = a[k];

@@ -36,7 +36,9 @@ static void tap_sums_f32(const tflmt_window* s, int32_t i, int32_t j, int32_t c0
     const float* gp = g + (oy * s->out.w + lo) * c + c0;
     for (int32_t ox = lo; ox < hi; ++ox, xp += x_step, gp += c) {
       TFLMT_UNROLL8
-      for (int32_t k = 0; k < 8; ++k) a[k] += gp[k] * ((float)((int32_t)xp[k] - xq.zero_point) * xq.scale);
+      for (int32_t k = 0; k < 8; ++k) {
+        a[k] = tflmt_mla(a[k], gp[k], (float)((int32_t)xp[k] - xq.zero_point) * xq.scale);
+      }
     }
   }
   float* out = acc + (i * s->kw + j) * c + c0;
