@@ -12,8 +12,9 @@ static tflmt_channel_requant smaller_than_one(int32_t multiplier, int32_t shift)
  * int8 ADD always uses 20) and `full` (no activation clamp beyond int8) are constants at the
  * common call. */
 static TFLMT_ALWAYS_INLINE void add_narrow_loop(const tflmt_add_params* p, const tflmt_add_rescale_t* r1,
-                                                const tflmt_add_rescale_t* r2, const tflmt_channel_requant* ro, int32_t ls,
-                                                int full, const int8_t* x1, const int8_t* x2, int32_t n, int8_t* y) {
+                                                const tflmt_add_rescale_t* r2, const tflmt_channel_requant* ro,
+                                                int32_t ls, int full, const int8_t* x1, const int8_t* x2, int32_t n,
+                                                int8_t* y) {
   const tflmt_add_rescale_t s1 = *r1, s2 = *r2;
   const int32_t mo = ro->multiplier, eo = ro->right;
   const int32_t ho = (int32_t)((1u << (eo - 1)) + ((uint32_t)p->out_zero_point << eo));
@@ -35,8 +36,8 @@ void tflmt_add_s8(const tflmt_add_params* p, const int8_t* x1, const int8_t* x2,
   const tflmt_channel_requant r1 = smaller_than_one(p->multiplier1, p->shift1);
   const tflmt_channel_requant r2 = smaller_than_one(p->multiplier2, p->shift2);
   const tflmt_channel_requant ro = smaller_than_one(p->out_multiplier, p->out_shift);
-  if (p->left_shift >= 0 && p->left_shift <= 21 && tflmt_add_rescale_is_narrow(&r1) && tflmt_add_rescale_is_narrow(&r2) && ro.folded &&
-      ro.right <= 22) {
+  if (p->left_shift >= 0 && p->left_shift <= 21 && tflmt_add_rescale_is_narrow(&r1) &&
+      tflmt_add_rescale_is_narrow(&r2) && ro.folded && ro.right <= 22) {
     const tflmt_add_rescale_t s1 = tflmt_add_rescale_of(&r1), s2 = tflmt_add_rescale_of(&r2);
     if (p->left_shift == 20 && p->act_min <= -128 && p->act_max >= 127) {
       add_narrow_loop(p, &s1, &s2, &ro, 20, 1, x1, x2, n, y);

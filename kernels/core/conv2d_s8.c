@@ -95,8 +95,8 @@ static void fill_column(const tflmt_window* s, const int8_t* x, int32_t offset, 
 #endif
 
 /* acc[2 * pixel + channel] += dot(column[pixel], w[channel]) over k elements (n_px, n_oc in {1, 2}). */
-static TFLMT_ALWAYS_INLINE void dot_block(const int16_t* c0, const int16_t* c1, const int8_t* w0, const int8_t* w1, int32_t k,
-                      int32_t acc[4]) {
+static TFLMT_ALWAYS_INLINE void dot_block(const int16_t* c0, const int16_t* c1, const int8_t* w0, const int8_t* w1,
+                                          int32_t k, int32_t acc[4]) {
   int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0, i = 0;
 #if TFLMT_CONV_DSP
   for (; i + 4 <= k; i += 4) {

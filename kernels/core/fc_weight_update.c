@@ -5,9 +5,9 @@
 /* Row o's update: x element n's gradient is gv * ((x[n] - zp) * scale) in float32, or
  * (gv_i * (x[n] - zp)) * scale from an int8 gradient (gv_i != 0 selects it; gv_i and `map`
  * NULL-ness and `stochastic` are constants at each call, so the loop tests nothing). */
-static TFLMT_ALWAYS_INLINE void fc_row(int8_t* w, uint32_t row0, int32_t in_n, const int8_t* x, tflmt_quant xq, float gv,
-                                       int32_t gv_i, float scale, const tflmt_channel_map* map, float qas, float lr,
-                                       int stochastic, uint32_t stream) {
+static TFLMT_ALWAYS_INLINE void fc_row(int8_t* w, uint32_t row0, int32_t in_n, const int8_t* x, tflmt_quant xq,
+                                       float gv, int32_t gv_i, float scale, const tflmt_channel_map* map, float qas,
+                                       float lr, int stochastic, uint32_t stream) {
   for (int32_t n = 0; n < in_n; ++n) {
     const uint32_t idx = row0 + (uint32_t)tflmt_map_index(map, n);
     const float grad = gv_i ? (float)(gv_i * ((int32_t)x[n] - xq.zero_point)) * scale

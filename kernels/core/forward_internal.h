@@ -303,9 +303,10 @@ static inline int tflmt_acc_is_narrow(int32_t bias, int32_t k) {
   return bound < ((int64_t)1 << 30);
 }
 
-/* ADD's input rescale (MultiplyByQuantizedMultiplierSmallerThanOneExp) in the narrow form: SMMULR of 2a (|a| < 2^30) is gemmlowp's
- * SaturatingRoundingDoublingHighMul exactly (floor((ab + 2^30) / 2^31) for either sign), and a right
- * shift e >= 1 folds in as in tflmt_requant_narrow; e = 0 is the multiply alone. */
+/* ADD's input rescale (MultiplyByQuantizedMultiplierSmallerThanOneExp) in the narrow form: SMMULR
+ * of 2a (|a| < 2^30) is gemmlowp's SaturatingRoundingDoublingHighMul exactly (floor((ab + 2^30) /
+ * 2^31) for either sign), and a right shift e >= 1 folds in as in tflmt_requant_narrow; e = 0 is
+ * the multiply alone. */
 typedef struct {
   int32_t multiplier, right, round, sign_shift; /* round 2^(e-1) or 0; sign_shift 0, or 1 to drop [a<0] */
 } tflmt_add_rescale_t;
