@@ -5,7 +5,7 @@ built twice (optimised kernels / the plain loop nests), each image checking its 
 losses and trained state bit for bit against the host TFLM run. Prints per op kind the
 instructions per training step and the ratio, and the whole step; writes JSON.
 
-    python bench/cortex_m_table.py                 # ~4 min
+    python bench/cortex_m_table.py                 # ~5 min
     python bench/cortex_m_table.py --configs mcunet
 """
 from __future__ import annotations
@@ -25,9 +25,10 @@ CONFIGS = {
     "example-full-f32": ["MODEL=fashion_mnist", "SCHEME=full", "GRAD=float32", "STEPS=20"],
     "example-full-int8": ["MODEL=fashion_mnist", "SCHEME=full", "GRAD=int8", "STEPS=20"],
     "mcunet": ["MODEL=mcunet-5fps", "SCHEME=paper", "GRAD=float32", "STEPS=2"],
+    "mcunet-int8": ["MODEL=mcunet-5fps", "SCHEME=paper", "GRAD=int8", "STEPS=2"],
 }
 HOT = ["TFLMT_CONV_WEIGHT_UPDATE", "TFLMT_CONV_INPUT_GRAD", "TFLMT_DW_WEIGHT_UPDATE", "TFLMT_DW_INPUT_GRAD",
-       "TFLMT_FC_WEIGHT_UPDATE", "TFLMT_FC_INPUT_GRAD", "CONV_2D", "DEPTHWISE_CONV_2D"]
+       "TFLMT_FC_WEIGHT_UPDATE", "TFLMT_FC_INPUT_GRAD", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD"]
 
 
 def run(name: str, args: list[str], build_root: str) -> dict:
