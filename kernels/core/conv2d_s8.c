@@ -159,14 +159,24 @@ static TFLMT_ALWAYS_INLINE void smlad_2x2(const int8_t* xp, const int8_t* xe, co
 #if TFLMT_CONV_DSP
 /* The weights of channels (w0, w0 + ws) as SXTB16 words, 4 per group of 4 input channels:
  * channel 0's lanes 0/2 and 1/3, then channel 1's. A 1x1 conv reuses them at every pixel, so
- * they are sign-extended once per channel pair instead of once per pixel pair. */
-static void extend_pair(const int8_t* w0, int32_t ws, int32_t groups, int32_t* out) {
+ * they are sign-extended once per channel pair instead of once per pixel pair. `doubled`: each
+ * lane twice the weight (SADD16 of the word with itself; |2w| <= 254), so that the sums come out
+ * doubled, as tflmt_requant_narrow_doubled takes them. */
+static void extend_pair(const int8_t* w0, int32_t ws, int32_t groups, int32_t* out, int doubled) {
   for (int32_t g = 0; g < groups; ++g, w0 += 4, out += 4) {
     const uint32_t wa = tflmt_load32(w0), wb = tflmt_load32(w0 + ws);
-    out[0] = __sxtb16(wa);
-    out[1] = tflmt_sxtb16_odd(wa);
-    out[2] = __sxtb16(wb);
-    out[3] = tflmt_sxtb16_odd(wb);
+    uint32_t a02 = (uint32_t)__sxtb16(wa), a13 = (uint32_t)tflmt_sxtb16_odd(wa);
+    uint32_t b02 = (uint32_t)__sxtb16(wb), b13 = (uint32_t)tflmt_sxtb16_odd(wb);
+    if (doubled) {
+      a02 = __sadd16(a02, a02);
+      a13 = __sadd16(a13, a13);
+      b02 = __sadd16(b02, b02);
+      b13 = __sadd16(b13, b13);
+    }
+    out[0] = (int32_t)a02;
+    out[1] = (int32_t)a13;
+    out[2] = (int32_t)b02;
+    out[3] = (int32_t)b13;
   }
 }
 
@@ -253,6 +263,17 @@ static TFLMT_ALWAYS_INLINE void requant_column(const int32_t* sums, int32_t pair
   }
 }
 
+/* One channel's doubled sums (extend_pair's `doubled`, from twice the bias) of `pairs` pixel pairs
+ * into y[2 r oc] and y[(2 r + 1) oc]. */
+static void requant_doubled(const int32_t* sums, int32_t pairs, int32_t oc, const tflmt_channel_requant* r,
+                            int8_t* y) {
+  const tflmt_channel_requant rr = *r;
+  for (int32_t i = 0; i < pairs; ++i, sums += 4, y += 2 * oc) {
+    y[0] = tflmt_requant_narrow_doubled(sums[0], &rr);
+    y[oc] = tflmt_requant_narrow_doubled(sums[1], &rr);
+  }
+}
+
 /* requant_column in its narrow form where the channel allows it (`fast` and the bound). */
 static void requant_each(const int32_t* sums, int32_t pairs, int32_t oc, int32_t bias, const tflmt_channel_requant* r,
                          int32_t k, int8_t* y, int fast) {
@@ -266,25 +287,33 @@ static void requant_each(const int32_t* sums, int32_t pairs, int32_t oc, int32_t
 }
 
 /* pointwise_pair for k % 4 == 0 with the pair's weights extended at we: the sums of up to
- * TFLMT_PW_CHUNK pixel pairs per tflmt_smlad_2x2_rows call, then their requantization in a loop of its own, which
- * keeps far more of the two channels' parameters in registers than one interleaved with the
- * SMLAD loop could. A lone last pixel takes pointwise_step. */
-static TFLMT_ALWAYS_INLINE void pointwise_pair_rows(const int8_t* x, const int8_t* w0, int32_t ws, int32_t k,
-                                                    int32_t oc, int32_t pixels, int32_t b0, int32_t b1,
-                                                    const tflmt_channel_requant* r0,
-                                                    const tflmt_channel_requant* r1, const int32_t* we, int8_t* y,
-                                                    int fast) {
+ * TFLMT_PW_CHUNK pixel pairs per tflmt_smlad_2x2_rows call, then their requantization in a loop of
+ * its own, which keeps far more of the two channels' parameters in registers than one interleaved
+ * with the SMLAD loop could. `doubled`: we holds doubled weights and both channels are narrow, so
+ * the sums start from twice the biases and requantize as they are. A lone last pixel takes
+ * pointwise_step (from the raw weights when we is doubled). */
+static void pointwise_pair_rows(const int8_t* x, const int8_t* w0, int32_t ws, int32_t k, int32_t oc, int32_t pixels,
+                                int32_t b0, int32_t b1, const tflmt_channel_requant* r0,
+                                const tflmt_channel_requant* r1, const int32_t* we, int8_t* y, int fast,
+                                int doubled) {
   int32_t sums[4 * TFLMT_PW_CHUNK];
   const int32_t full = pixels >> 1;
   for (int32_t q = 0; q < full; q += TFLMT_PW_CHUNK) {
     const int32_t nq = full - q < TFLMT_PW_CHUNK ? full - q : TFLMT_PW_CHUNK;
-    tflmt_smlad_2x2_rows(x + (size_t)(2 * q) * k, k, we, k >> 2, nq, sums);
-    requant_each(sums, nq, oc, b0, r0, k, y + (size_t)(2 * q) * oc, fast);
-    if (ws) requant_each(sums + 2, nq, oc, b1, r1, k, y + (size_t)(2 * q) * oc + 1, fast);
+    int8_t* yq = y + (size_t)(2 * q) * oc;
+    if (doubled) {
+      tflmt_smlad_2x2_rows(x + (size_t)(2 * q) * k, k, we, k >> 2, nq, 2 * b0, 2 * b1, sums);
+      requant_doubled(sums, nq, oc, r0, yq);
+      if (ws) requant_doubled(sums + 2, nq, oc, r1, yq + 1);
+    } else {
+      tflmt_smlad_2x2_rows(x + (size_t)(2 * q) * k, k, we, k >> 2, nq, 0, 0, sums);
+      requant_each(sums, nq, oc, b0, r0, k, yq, fast);
+      if (ws) requant_each(sums + 2, nq, oc, b1, r1, k, yq + 1, fast);
+    }
   }
   if (pixels & 1) {
     const int32_t p = pixels - 1;
-    pointwise_step(x + (size_t)p * k, w0, 0, ws, k, oc, b0, b1, r0, r1, we, y + (size_t)p * oc, 0);
+    pointwise_step(x + (size_t)p * k, w0, 0, ws, k, oc, b0, b1, r0, r1, doubled ? NULL : we, y + (size_t)p * oc, 0);
   }
 }
 #endif
@@ -324,15 +353,13 @@ static void conv_pointwise(const tflmt_window* s, const tflmt_requant* q, const 
     const int32_t b0 = (bias ? bias[o] : 0) + offset * row_sum(w0, k);
     const int32_t b1 = (bias ? bias[o2] : 0) + offset * row_sum(w0 + w_step, k);
 #if TFLMT_CONV_DSP
-    if (we) extend_pair(w0, w_step, k >> 2, we);
     if (we && (k & 3) == 0) {
-      if (r0.fast && r1.fast) {
-        pointwise_pair_rows(x, w0, w_step, k, oc, pixels, b0, b1, &r0, &r1, we, y + o, 1);
-      } else {
-        pointwise_pair_rows(x, w0, w_step, k, oc, pixels, b0, b1, &r0, &r1, we, y + o, 0);
-      }
+      const int doubled = r0.narrow && r1.narrow && tflmt_acc_is_narrow(b0, k) && tflmt_acc_is_narrow(b1, k);
+      extend_pair(w0, w_step, k >> 2, we, doubled);
+      pointwise_pair_rows(x, w0, w_step, k, oc, pixels, b0, b1, &r0, &r1, we, y + o, r0.fast && r1.fast, doubled);
       continue;
     }
+    if (we) extend_pair(w0, w_step, k >> 2, we, 0);
 #endif
     if (r0.fast && r1.fast) {
       pointwise_pair(x, w0, w_step, k, oc, pixels, b0, b1, &r0, &r1, we, y + o, 1);

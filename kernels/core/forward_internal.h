@@ -105,27 +105,30 @@ static TFLMT_ALWAYS_INLINE void tflmt_smlad_2x2_ext(const int8_t* xp, int32_t xs
   a[0] = a00, a[1] = a01, a[2] = a10, a[3] = a11;
 }
 
-/* tflmt_smlad_2x2_ext from zero for `pairs` >= 1 consecutive pixel pairs of rows of exactly
- * n groups (xs == 4 n): pair r's rows are x + 2 r xs and x + (2 r + 1) xs; its sums go to
- * sums[4 r .. 4 r + 3], column 0's two pixels first (a[0], a[2], a[1], a[3] of the 2x2 order). One call per channel
- * pair and chunk instead of one per pixel pair: the pass's loop state lives in a 16-byte stack
- * frame of the asm's own (the 14 registers are the inner loop's), so nothing is reloaded or
- * shuffled between pairs. */
+/* tflmt_smlad_2x2_ext for `pairs` >= 1 consecutive pixel pairs of rows of exactly n groups
+ * (xs == 4 n), column c's sums starting from init_c: pair r's rows are x + 2 r xs and
+ * x + (2 r + 1) xs; its sums go to sums[4 r .. 4 r + 3], column 0's two pixels first (a[0], a[2],
+ * a[1], a[3] of the 2x2 order). One call per channel pair and chunk instead of one per pixel pair:
+ * the pass's loop state lives in a 24-byte stack frame of the asm's own (the 14 registers are the
+ * inner loop's), so nothing is reloaded or shuffled between pairs. */
 static inline void tflmt_smlad_2x2_rows(const int8_t* x, int32_t xs, const int32_t* we, int32_t n, int32_t pairs,
-                                        int32_t* sums) {
+                                        int32_t init0, int32_t init1, int32_t* sums) {
 #if TFLMT_SMLAD_ASM
   const struct {
     const int32_t* we;
     int32_t n;
     int32_t* sums;
     int32_t pairs;
-  } ctx = {we, n, sums, pairs};
+    int32_t init0, init1;
+  } ctx = {we, n, sums, pairs, init0, init1};
   int32_t a00, a01, a10, a11, x_, t;
   const int32_t* w_;
   uintptr_t cn = (uintptr_t)&ctx; /* then the group count */
   const int8_t* xp = x;
   __asm__ volatile(
-      "sub sp, sp, #16\n\t"
+      "sub sp, sp, #24\n\t"
+      "ldrd %[t], %[x], [%[n], #16]\n\t"
+      "strd %[t], %[x], [sp, #16]\n\t"
       "ldr %[t], [%[n], #12]\n\t"
       "str %[t], [sp, #12]\n\t"
       "ldr %[t], [%[n], #8]\n\t"
@@ -134,13 +137,18 @@ static inline void tflmt_smlad_2x2_rows(const int8_t* x, int32_t xs, const int32
       "strd %[t], %[x], [sp]\n\t"
       "2:\n\t"
       "ldrd %[we], %[n], [sp]\n\t"
-      "movs %[a00], #0\n\t"
-      "movs %[a01], #0\n\t"
-      "movs %[a10], #0\n\t"
-      "movs %[a11], #0\n\t"
-      "1:\n\t" TFLMT_SMLAD_2X2_GROUP
+      "ldrd %[a00], %[a01], [sp, #16]\n\t"
+      "mov %[a10], %[a00]\n\t"
+      "mov %[a11], %[a01]\n\t"
+      /* two groups per pass; an odd count runs one first */
+      "tst %[n], #1\n\t"
+      "beq 1f\n\t" TFLMT_SMLAD_2X2_GROUP
       "subs %[n], %[n], #1\n\t"
+      "beq 3f\n\t"
+      "1:\n\t" TFLMT_SMLAD_2X2_GROUP TFLMT_SMLAD_2X2_GROUP
+      "subs %[n], %[n], #2\n\t"
       "bne 1b\n\t"
+      "3:\n\t"
       "add %[xp], %[xp], %[xs]\n\t"
       "ldr %[t], [sp, #8]\n\t"
       "str %[a00], [%[t]], #4\n\t"
@@ -152,14 +160,14 @@ static inline void tflmt_smlad_2x2_rows(const int8_t* x, int32_t xs, const int32
       "subs %[t], %[t], #1\n\t"
       "str %[t], [sp, #12]\n\t"
       "bne 2b\n\t"
-      "add sp, sp, #16"
+      "add sp, sp, #24"
       : [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [x] "=&r"(x_), [t] "=&r"(t),
         [we] "=&r"(w_), [xp] "+r"(xp), [n] "+r"(cn)
       : [xs] "r"(xs)
       : "r8", "r9", "r10", "r11", "cc", "memory");
 #else
   for (int32_t r = 0; r < pairs; ++r, x += 2 * xs, sums += 4) {
-    int32_t a[4] = {0, 0, 0, 0};
+    int32_t a[4] = {init0, init1, init0, init1};
     tflmt_smlad_2x2_ext(x, xs, we, n, a);
     sums[0] = a[0], sums[1] = a[2], sums[2] = a[1], sums[3] = a[3];
   }
@@ -294,6 +302,12 @@ static inline int32_t tflmt_narrow_multiply(int32_t a, int32_t multiplier, int32
 
 static inline int8_t tflmt_requant_narrow(int32_t acc, const tflmt_channel_requant* r) {
   return tflmt_ssat8(tflmt_narrow_multiply(acc, r->multiplier, r->round, r->right));
+}
+
+/* tflmt_requant_narrow of acc given as 2 * acc (a kernel that summed doubled weights from twice
+ * the bias): SMMULR takes it as it is, and its sign is acc's. */
+static inline int8_t tflmt_requant_narrow_doubled(int32_t acc2, const tflmt_channel_requant* r) {
+  return tflmt_ssat8((tflmt_smmulr(acc2, r->multiplier) - (int32_t)((uint32_t)acc2 >> 31) + r->round) >> r->right);
 }
 
 /* Whether every accumulator of a dot product of k int8 pairs plus `bias` stays below 2^30 in

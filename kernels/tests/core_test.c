@@ -365,8 +365,9 @@ static void test_requant_forms(void) {
                                  : (int32_t)(((int64_t)rand_int(-4000, 4000) << -shift) * 0x40000000 / m);
       for (int32_t acc = base - 2; acc <= base + 2; ++acc) {
         if (acc <= -(1 << 30) || acc >= (1 << 30)) continue;
-        CHECK(tflmt_requant_narrow(acc, &r) == tflmt_requant_reference(acc, &q, 0), "narrow requant of %d by (%d, %d)",
-              (int)acc, (int)m, (int)shift);
+        const int8_t want = tflmt_requant_reference(acc, &q, 0);
+        CHECK(tflmt_requant_narrow(acc, &r) == want && tflmt_requant_narrow_doubled(2 * acc, &r) == want,
+              "narrow requant of %d by (%d, %d)", (int)acc, (int)m, (int)shift);
       }
     }
   }
