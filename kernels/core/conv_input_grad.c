@@ -43,19 +43,24 @@ static void scatter8(float* d, const float* gp, const int8_t* wp, int32_t w_step
 
 #if TFLMT_VFP_ASM
 /* 2 pixels x 8 input channels over no >= 1 output channels, for ARM VFP: the 16 sums stay in
- * s0-s15, each output channel's 8 weights arrive in one VLDM (s16-s23) and its 2 gradients in
- * s24/s25, then 16 VMLA.F32 (the spec's multiply then add, tflmt_mla) in output-channel order.
- * 21 instructions per 16 multiply-adds; C cannot ask for the 8-register load. */
+ * s0-s15; per pair of output channels one VLDM brings each pixel's 2 gradients (s24/s25,
+ * s26/s27), then each channel's 8 weights arrive in one VLDM (s16-s23) for 16 VMLA.F32 (the
+ * spec's multiply then add, tflmt_mla), in output-channel order; an odd last channel runs alone.
+ * 38 instructions per 32 multiply-adds; C cannot ask for the multi-register loads. */
 static void pointwise_tile2_vfp(float* d0, int32_t ic, const float* g0, int32_t oc, const float* wq, int32_t no) {
   float* d1 = d0 + ic;
   const float* g1 = g0 + oc;
+  int32_t pairs = no >> 1;
+  const int32_t odd = no & 1;
   __asm__ volatile(
       "vldm %[d0], {s0-s7}\n\t"
       "vldm %[d1], {s8-s15}\n\t"
+      "cmp %[n], #0\n\t"
+      "beq 2f\n\t"
       "1:\n\t"
+      "vldmia %[g0]!, {s24-s25}\n\t"
+      "vldmia %[g1]!, {s26-s27}\n\t"
       "vldmia %[wq]!, {s16-s23}\n\t"
-      "vldmia %[g0]!, {s24}\n\t"
-      "vldmia %[g1]!, {s25}\n\t"
       "vmla.f32 s0, s24, s16\n\t"
       "vmla.f32 s1, s24, s17\n\t"
       "vmla.f32 s2, s24, s18\n\t"
@@ -64,22 +69,62 @@ static void pointwise_tile2_vfp(float* d0, int32_t ic, const float* g0, int32_t 
       "vmla.f32 s5, s24, s21\n\t"
       "vmla.f32 s6, s24, s22\n\t"
       "vmla.f32 s7, s24, s23\n\t"
-      "vmla.f32 s8, s25, s16\n\t"
-      "vmla.f32 s9, s25, s17\n\t"
-      "vmla.f32 s10, s25, s18\n\t"
-      "vmla.f32 s11, s25, s19\n\t"
-      "vmla.f32 s12, s25, s20\n\t"
-      "vmla.f32 s13, s25, s21\n\t"
-      "vmla.f32 s14, s25, s22\n\t"
-      "vmla.f32 s15, s25, s23\n\t"
+      "vmla.f32 s8, s26, s16\n\t"
+      "vmla.f32 s9, s26, s17\n\t"
+      "vmla.f32 s10, s26, s18\n\t"
+      "vmla.f32 s11, s26, s19\n\t"
+      "vmla.f32 s12, s26, s20\n\t"
+      "vmla.f32 s13, s26, s21\n\t"
+      "vmla.f32 s14, s26, s22\n\t"
+      "vmla.f32 s15, s26, s23\n\t"
+      "vldmia %[wq]!, {s16-s23}\n\t"
+      "vmla.f32 s0, s25, s16\n\t"
+      "vmla.f32 s1, s25, s17\n\t"
+      "vmla.f32 s2, s25, s18\n\t"
+      "vmla.f32 s3, s25, s19\n\t"
+      "vmla.f32 s4, s25, s20\n\t"
+      "vmla.f32 s5, s25, s21\n\t"
+      "vmla.f32 s6, s25, s22\n\t"
+      "vmla.f32 s7, s25, s23\n\t"
+      "vmla.f32 s8, s27, s16\n\t"
+      "vmla.f32 s9, s27, s17\n\t"
+      "vmla.f32 s10, s27, s18\n\t"
+      "vmla.f32 s11, s27, s19\n\t"
+      "vmla.f32 s12, s27, s20\n\t"
+      "vmla.f32 s13, s27, s21\n\t"
+      "vmla.f32 s14, s27, s22\n\t"
+      "vmla.f32 s15, s27, s23\n\t"
       "subs %[n], %[n], #1\n\t"
       "bne 1b\n\t"
+      "2:\n\t"
+      "cmp %[odd], #0\n\t"
+      "beq 3f\n\t"
+      "vldmia %[g0]!, {s24}\n\t"
+      "vldmia %[g1]!, {s26}\n\t"
+      "vldmia %[wq]!, {s16-s23}\n\t"
+      "vmla.f32 s0, s24, s16\n\t"
+      "vmla.f32 s1, s24, s17\n\t"
+      "vmla.f32 s2, s24, s18\n\t"
+      "vmla.f32 s3, s24, s19\n\t"
+      "vmla.f32 s4, s24, s20\n\t"
+      "vmla.f32 s5, s24, s21\n\t"
+      "vmla.f32 s6, s24, s22\n\t"
+      "vmla.f32 s7, s24, s23\n\t"
+      "vmla.f32 s8, s26, s16\n\t"
+      "vmla.f32 s9, s26, s17\n\t"
+      "vmla.f32 s10, s26, s18\n\t"
+      "vmla.f32 s11, s26, s19\n\t"
+      "vmla.f32 s12, s26, s20\n\t"
+      "vmla.f32 s13, s26, s21\n\t"
+      "vmla.f32 s14, s26, s22\n\t"
+      "vmla.f32 s15, s26, s23\n\t"
+      "3:\n\t"
       "vstm %[d0], {s0-s7}\n\t"
       "vstm %[d1], {s8-s15}"
-      : [wq] "+r"(wq), [g0] "+r"(g0), [g1] "+r"(g1), [n] "+r"(no)
-      : [d0] "r"(d0), [d1] "r"(d1)
+      : [wq] "+r"(wq), [g0] "+r"(g0), [g1] "+r"(g1), [n] "+r"(pairs)
+      : [d0] "r"(d0), [d1] "r"(d1), [odd] "r"(odd)
       : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15",
-        "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "cc", "memory");
+        "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27", "cc", "memory");
 }
 #endif
 
