@@ -61,19 +61,21 @@ static void test_weight_updates(void) {
     const int kind = t % 3; /* 0 conv, 1 depthwise, 2 fc */
     const int int8 = (t / 3) % 2;
     const int mapped = (t / 6) % 2;
+    /* every fourth conv case a 1x1 stride-1 conv (the pointwise paths), with up to 20 output channels */
+    const int pointwise = kind == 0 && (t / 3) % 4 == 0;
     tflmt_window s;
     memset(&s, 0, sizeof s);
-    s.kh = kind == 2 ? 1 : rand_int(1, 3);
-    s.kw = kind == 2 ? 1 : rand_int(1, 3);
-    s.geo.stride_h = rand_int(1, 2);
-    s.geo.stride_w = rand_int(1, 2);
+    s.kh = kind == 2 || pointwise ? 1 : rand_int(1, 3);
+    s.kw = kind == 2 || pointwise ? 1 : rand_int(1, 3);
+    s.geo.stride_h = pointwise ? 1 : rand_int(1, 2);
+    s.geo.stride_w = pointwise ? 1 : rand_int(1, 2);
     s.geo.dilation_h = s.geo.dilation_w = 1;
     s.geo.pad_top = rand_int(0, s.kh - 1);
     s.geo.pad_left = rand_int(0, s.kw - 1);
     s.in.h = kind == 2 ? 1 : rand_int(s.kh, 7);
     s.in.w = kind == 2 ? 1 : rand_int(s.kw, 7);
     const int32_t wc = rand_int(1, 9);                  /* weight input channels */
-    const int32_t oc = kind == 1 ? wc : rand_int(1, 9);
+    const int32_t oc = kind == 1 ? wc : rand_int(1, pointwise ? 20 : 9);
     s.out.h = kind == 2 ? 1 : (s.in.h + 2 * s.geo.pad_top - s.kh) / s.geo.stride_h + 1;
     s.out.w = kind == 2 ? 1 : (s.in.w + 2 * s.geo.pad_left - s.kw) / s.geo.stride_w + 1;
     s.out.c = oc;
@@ -90,12 +92,12 @@ static void test_weight_updates(void) {
     int8_t* w2 = malloc((size_t)nw);
     float* gf = malloc(sizeof(float) * (size_t)ng);
     int8_t* gq = malloc((size_t)ng);
-    float qas[16];
+    float qas[24];
     fill_s8(x, nx, -128, 127);
     fill_s8(w0, nw, -127, 127);
     fill_f32(gf, ng);
     fill_s8(gq, ng, -127, 127);
-    for (int i = 0; i < 16; ++i) qas[i] = 20.0f + (float)i;
+    for (int i = 0; i < 24; ++i) qas[i] = 20.0f + (float)i;
     const tflmt_quant xq = {0.05f, rand_int(-10, 10)};
     const tflmt_sgd sgd = {0.01f, (int32_t)(t % 2), 7u, (uint32_t)t, 3u};
     size_t scratch_bytes = 0;
