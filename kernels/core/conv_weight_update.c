@@ -29,7 +29,7 @@ static TFLMT_ALWAYS_INLINE void update_row(int8_t* w, uint32_t base, const float
 }
 
 /* Applies the gradient of output channel o: acc (or acc_i) is [taps, x channels]. Inlined into
- * its two callers, and split on the map and the mode, so that each row loop tests nothing. */
+ * its two callers, and split on the map, so that a row loop without one indexes directly. */
 static TFLMT_ALWAYS_INLINE void update_channel(const tflmt_window* s, int32_t o, const float* acc, const int32_t* acc_i,
                            float acc_scale, const float* qas, const tflmt_channel_map* map, const tflmt_sgd* sgd,
                            uint32_t stream, int8_t* w) {
@@ -41,10 +41,8 @@ static TFLMT_ALWAYS_INLINE void update_channel(const tflmt_window* s, int32_t o,
     const int32_t* ai = acc_i ? acc_i + t * xc : NULL;
     if (map) {
       update_row(w, base, a, ai, acc_scale, xc, map, q, lr, sgd->stochastic, stream);
-    } else if (sgd->stochastic) {
-      update_row(w, base, a, ai, acc_scale, xc, NULL, q, lr, 1, stream);
     } else {
-      update_row(w, base, a, ai, acc_scale, xc, NULL, q, lr, 0, stream);
+      update_row(w, base, a, ai, acc_scale, xc, NULL, q, lr, sgd->stochastic, stream);
     }
   }
 }
@@ -64,6 +62,13 @@ static void update_channel_s8(const tflmt_window* s, int32_t o, const int32_t* a
 static int block_has_gradient(const float* g, int32_t oc, int32_t pixels) {
   for (int32_t p = 0; p < pixels; ++p, g += oc) {
     if (g[0] != 0.0f || g[1] != 0.0f || g[2] != 0.0f || g[3] != 0.0f) return 1;
+  }
+  return 0;
+}
+
+static int block_has_gradient_s8(const int8_t* g, int32_t oc, int32_t pixels) {
+  for (int32_t p = 0; p < pixels; ++p, g += oc) {
+    if ((g[0] | g[1] | g[2] | g[3]) != 0) return 1;
   }
   return 0;
 }
@@ -195,6 +200,85 @@ static void pointwise_update8_f32(const tflmt_window* s, int32_t o0, const float
 }
 #endif
 
+/* One tap and input-channel block [c0, c0 + cb) of a full output block's weight gradient: the
+ * CONV_OB x cb sums in registers over the output pixels whose tap lands inside the input, in
+ * raster order (each sum's order in the scatter below), written to acc [CONV_OB][kc] (float, or
+ * int32 when gi, the int8 gradient, is set: integer sums, x - zp times the int8 gradient). cb is
+ * a constant at the common calls, so the channel loops unroll. */
+static TFLMT_ALWAYS_INLINE void tap_block(const tflmt_window* s, int32_t i, int32_t j, int32_t c0, int32_t cb,
+                                          const float* g, const int8_t* gi, int32_t o0, const int8_t* x,
+                                          tflmt_quant xq, float* acc, int32_t* acc_i) {
+  const int32_t ic = s->in.c, oc = s->out.c, kc = s->kh * s->kw * ic, x_step = s->geo.stride_w * ic;
+  int32_t lo, hi;
+  tflmt_tap_cols(s, j, &lo, &hi);
+  float a[CONV_OB][4] = {{0.0f}};
+  int32_t ai[CONV_OB][4] = {{0}};
+  for (int32_t oy = 0; oy < s->out.h && lo < hi; ++oy) {
+    const int32_t y = tflmt_tap_row(s, oy, i);
+    if (y < 0 || y >= s->in.h) continue;
+    const int8_t* xp = x + (y * s->in.w + tflmt_tap_col(s, lo, j)) * ic + c0;
+    const int32_t p0 = (oy * s->out.w + lo) * oc + o0;
+    for (int32_t ox = lo; ox < hi; ++ox, xp += x_step) {
+      const int32_t e = p0 + (ox - lo) * oc;
+      if (gi) {
+        TFLMT_UNROLL8
+        for (int32_t b = 0; b < CONV_OB; ++b) {
+          const int32_t gb = gi[e + b];
+          TFLMT_UNROLL8
+          for (int32_t c = 0; c < cb; ++c) ai[b][c] += gb * ((int32_t)xp[c] - xq.zero_point);
+        }
+      } else {
+        float xv[4];
+        TFLMT_UNROLL8
+        for (int32_t c = 0; c < cb; ++c) xv[c] = (float)((int32_t)xp[c] - xq.zero_point) * xq.scale;
+        TFLMT_UNROLL8
+        for (int32_t b = 0; b < CONV_OB; ++b) {
+          const float gb = g[e + b];
+          TFLMT_UNROLL8
+          for (int32_t c = 0; c < cb; ++c) a[b][c] = tflmt_mla(a[b][c], gb, xv[c]);
+        }
+      }
+    }
+  }
+  const int32_t at = (i * s->kw + j) * ic + c0;
+  for (int32_t b = 0; b < CONV_OB; ++b) {
+    for (int32_t c = 0; c < cb; ++c) {
+      if (gi) {
+        acc_i[b * kc + at + c] = ai[b][c];
+      } else {
+        acc[b * kc + at + c] = a[b][c];
+      }
+    }
+  }
+}
+
+/* A full block of CONV_OB output channels of a conv that is not 1x1 stride-1: tap by tap and
+ * 4 input channels at a time (tap_block), then one at a time (a first layer's single channel),
+ * instead of the scatter's read-modify-write of acc per multiply-add. */
+static void taps_block(const tflmt_window* s, const float* g, const int8_t* gi, int32_t o0, const int8_t* x,
+                       tflmt_quant xq, float* acc, int32_t* acc_i) {
+  const int32_t ic = s->in.c;
+  for (int32_t i = 0; i < s->kh; ++i) {
+    for (int32_t j = 0; j < s->kw; ++j) {
+      int32_t c0 = 0;
+      for (; c0 + 4 <= ic; c0 += 4) {
+        if (gi) {
+          tap_block(s, i, j, c0, 4, NULL, gi, o0, x, xq, NULL, acc_i);
+        } else {
+          tap_block(s, i, j, c0, 4, g, NULL, o0, x, xq, acc, NULL);
+        }
+      }
+      for (; c0 < ic; ++c0) {
+        if (gi) {
+          tap_block(s, i, j, c0, 1, NULL, gi, o0, x, xq, NULL, acc_i);
+        } else {
+          tap_block(s, i, j, c0, 1, g, NULL, o0, x, xq, acc, NULL);
+        }
+      }
+    }
+  }
+}
+
 tflmt_status tflmt_conv_weight_update_f32(const tflmt_window* s, const float* g, const int8_t* x, tflmt_quant xq,
                                           const float* qas, const tflmt_channel_map* channels, const tflmt_sgd* sgd,
                                           int8_t* w, void* scratch) {
@@ -214,6 +298,13 @@ tflmt_status tflmt_conv_weight_update_f32(const tflmt_window* s, const float* g,
 #endif
     if (pointwise && nb == CONV_OB && ic % 4 == 0) {
       if (pointwise_block_f32(g + o0, oc, s->out.h * s->out.w, x, ic, xq, acc)) {
+        for (int32_t b = 0; b < nb; ++b) update_channel_f32(s, o0 + b, acc + b * kc, qas, channels, sgd, stream, w);
+      }
+      continue;
+    }
+    if (!pointwise && nb == CONV_OB) {
+      if (block_has_gradient(g + o0, oc, s->out.h * s->out.w)) {
+        taps_block(s, g, NULL, o0, x, xq, acc, NULL);
         for (int32_t b = 0; b < nb; ++b) update_channel_f32(s, o0 + b, acc + b * kc, qas, channels, sgd, stream, w);
       }
       continue;
@@ -310,6 +401,14 @@ tflmt_status tflmt_conv_weight_update_s8(const tflmt_window* s, const int8_t* g,
       }
       continue;
     }
+    if (!pointwise && nb == CONV_OB && block_has_gradient_s8(g + o0, oc, s->out.h * s->out.w)) {
+      taps_block(s, NULL, g, o0, x, xq, NULL, acc);
+      for (int32_t b = 0; b < nb; ++b) {
+        update_channel_s8(s, o0 + b, acc + b * kc, acc_scale, qas, channels, sgd, stream, w);
+      }
+      continue;
+    }
+    if (!pointwise && nb == CONV_OB) continue; /* a zero gradient moves no weight */
     for (int32_t e = 0; e < nb * kc; ++e) acc[e] = 0;
     int any = 0;
     for (int32_t oy = 0; oy < s->out.h; ++oy) {

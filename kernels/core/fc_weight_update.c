@@ -3,8 +3,8 @@
 #include "internal.h"
 
 /* Row o's update: x element n's gradient is gv * ((x[n] - zp) * scale) in float32, or
- * (gv_i * (x[n] - zp)) * scale from an int8 gradient (gv_i != 0 selects it; gv_i and `map`
- * NULL-ness and `stochastic` are constants at each call, so the loop tests nothing). */
+ * (gv_i * (x[n] - zp)) * scale from an int8 gradient (gv_i != 0 selects it: a constant 0 in
+ * the float32 instance; `map`'s NULL-ness is a constant at each call). */
 static TFLMT_ALWAYS_INLINE void fc_row(int8_t* w, uint32_t row0, int32_t in_n, const int8_t* x, tflmt_quant xq,
                                        float gv, int32_t gv_i, float scale, const tflmt_channel_map* map, float qas,
                                        float lr, int stochastic, uint32_t stream) {
@@ -28,10 +28,8 @@ static TFLMT_ALWAYS_INLINE void fc_update(int32_t out_n, int32_t in_n, const flo
     const uint32_t row0 = (uint32_t)(o * tflmt_map_channels(map, in_n));
     if (map) {
       fc_row(w, row0, in_n, x, xq, gv, gv_i, scale, map, qas[o], lr, sgd->stochastic, stream);
-    } else if (sgd->stochastic) {
-      fc_row(w, row0, in_n, x, xq, gv, gv_i, scale, NULL, qas[o], lr, 1, stream);
     } else {
-      fc_row(w, row0, in_n, x, xq, gv, gv_i, scale, NULL, qas[o], lr, 0, stream);
+      fc_row(w, row0, in_n, x, xq, gv, gv_i, scale, NULL, qas[o], lr, sgd->stochastic, stream);
     }
   }
 }
