@@ -27,6 +27,20 @@ def int8_model(arch: str) -> tuple[bytes, tuple]:
     return _cache[arch]
 
 
+def float_io_model(arch: str, seed: int = 3) -> tuple[bytes, list]:
+    """The arch quantized by the TF converter with float input and output (QUANTIZE ... DEQUANTIZE),
+    and its calibration samples."""
+    import tensorflow as tf
+    build, shape = ARCHS[arch]
+    m = nets.init_random(build(input_shape=shape), seed=seed)
+    inp = tf.keras.Input(shape, batch_size=1)
+    conv = tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(inp, m(inp)))
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    samples = nets.samples(shape, 20, 0)
+    conv.representative_dataset = lambda: ([s[None]] for s in samples)
+    return conv.convert(), samples
+
+
 @pytest.fixture(params=list(ARCHS))
 def arch(request):
     return request.param

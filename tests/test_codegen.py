@@ -75,11 +75,19 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("arch,scheme,grad_dtype,naive", CASES)
-def test_generated_c_is_bit_exact_with_tflm(arch, scheme, grad_dtype, naive, core_archive, tmp_path):
+# the patch-based first stage (STRIDED_SLICE, PAD, CONCATENATION along H and W)
+PATCHED = [("mobilenet_v2_style", "last:2", "float32", False, tt.PatchPlan(2, (2, 2))),
+           ("depthwise_k5_odd", "full", "int8", False, tt.PatchPlan(1, (2, 3)))]
+
+
+@pytest.mark.parametrize("arch,scheme,grad_dtype,naive,patch", [(*c, None) for c in CASES] + PATCHED)
+def test_generated_c_is_bit_exact_with_tflm(arch, scheme, grad_dtype, naive, patch, core_archive, tmp_path):
     data, shape = int8_model(arch)
-    tm = tt.convert_tflite(data, scheme=scheme, grad_dtype=grad_dtype, progress=False, patch=None,
+    tm = tt.convert_tflite(data, scheme=scheme, grad_dtype=grad_dtype, progress=False, patch=patch,
                            max_loss=float("inf"))
+    if patch is not None:
+        kinds = {op.kind for op in tm.forward_ops}
+        assert {"STRIDED_SLICE", "CONCATENATION"} <= kinds, kinds
     lib = build(codegen.generate(tm, "model", naive=naive), core_archive, tmp_path)
     trainer = tt.Trainer(tm, backend="tflm")
     rng = np.random.default_rng(7)
@@ -111,9 +119,10 @@ def test_divergence_guard_refuses_the_step_and_keeps_the_state(core_archive, tmp
 
 
 def test_unsupported_operator_is_named():
-    data, _ = int8_model("mobilenet_v2_style")
-    tm = tt.convert_tflite(data, scheme="last:1", progress=False, patch=tt.PatchPlan(2, (2, 2)))
-    with pytest.raises(tt.UnsupportedModelError, match=r"operator \d+ \((STRIDED_SLICE|CONCATENATION)\): no generated C"):
+    from conftest import float_io_model
+    data, _ = float_io_model("plain_cnn")
+    tm = tt.convert_tflite(data, scheme="last:1", progress=False)  # float input: QUANTIZE first
+    with pytest.raises(tt.UnsupportedModelError, match=r"operator 0 \(QUANTIZE\): no generated C"):
         codegen.generate(tm, "model")
 
 

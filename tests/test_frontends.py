@@ -1,7 +1,7 @@
 """The converter front doors: SavedModel directories and int8 models with float I/O."""
 import numpy as np
 import tensorflow as tf
-from conftest import ARCHS
+from conftest import ARCHS, float_io_model
 from tflite_micro.python.tflite_micro import runtime
 
 import nets
@@ -21,14 +21,8 @@ def test_saved_model_path(tmp_path):
 
 
 def test_float_io_model_keeps_quantize_and_folds_softmax_dequantize():
-    build, shape = ARCHS["mobilenet_v2_style"]  # ends with Softmax
-    m = nets.init_random(build(input_shape=shape), seed=3)
-    inp = tf.keras.Input(shape, batch_size=1)
-    conv = tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(inp, m(inp)))
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    samples = nets.samples(shape, 20, 0)
-    conv.representative_dataset = lambda: ([s[None]] for s in samples)
-    float_io = conv.convert()  # float input/output: QUANTIZE ... SOFTMAX, DEQUANTIZE
+    float_io, samples = float_io_model("mobilenet_v2_style")  # ends with Softmax
+    # float input/output: QUANTIZE ... SOFTMAX, DEQUANTIZE
     tm = tt.convert_tflite(float_io, scheme="bias")
     kinds = [op.kind for op in tm.forward_ops]
     assert kinds[0] == "QUANTIZE" and "SOFTMAX" not in kinds and "DEQUANTIZE" not in kinds

@@ -210,9 +210,52 @@ class _Emitter:
                     f"tflmt_pad_s8(xd, pb, yd, {zp}, {self.ptr(op.x)}, {self.ptr(op.y)});"]
         if k == "RESHAPE":
             return [f"memmove({self.ptr(op.y)}, {self.ptr(op.x)}, {self.numel(op.y)});"]
+        if k in ("STRIDED_SLICE", "CONCATENATION"):
+            return self.copy_op(op)
         raise UnsupportedModelError(f"operator {op.index} ({k}): no generated C for this operator; "
                                     "supported: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, MEAN, "
-                                    "AVERAGE_POOL_2D, PAD, RESHAPE")
+                                    "AVERAGE_POOL_2D, PAD, RESHAPE, STRIDED_SLICE, CONCATENATION")
+
+    def copy_op(self, op) -> list[str]:
+        """STRIDED_SLICE (unit strides) and CONCATENATION of batch-1 NHWC int8 tensors with one
+        quantization (the patch rewrite's tiles): row copies, no arithmetic."""
+        k, q = op.kind, io.qparams
+        ins = [op.x] if k == "STRIDED_SLICE" else list(op.inputs)
+        for t in [*ins, op.y]:
+            shape, qp = self.shape(t), q(self.t[t])
+            if len(shape) != 4 or shape[0] != 1 or self.t[t].type != io.TensorType.INT8:
+                raise UnsupportedModelError(f"operator {op.index} ({k}): only batch-1 rank-4 int8 tensors are "
+                                            f"generated, tensor {t} is {shape}")
+            qy = q(self.t[op.y])
+            if qp is None or qy is None or (qp.per_tensor_scale, qp.per_tensor_zero_point) != \
+                    (qy.per_tensor_scale, qy.per_tensor_zero_point):
+                raise UnsupportedModelError(f"operator {op.index} ({k}): inputs and output must share one "
+                                            "quantization (no requantizing copy is generated)")
+        ys = self.shape(op.y)
+        if k == "STRIDED_SLICE":
+            xs, b = self.shape(op.x), op.begin
+            row, run = xs[2] * xs[3], ys[2] * ys[3] if ys[3] == xs[3] else ys[3]
+            src = f"{self.ptr(op.x)} + (size_t)({b[1]} + h) * {row} + {b[2] * xs[3] + b[3]}"
+            if ys[3] == xs[3]:  # whole pixels: one run per row
+                return [f"for (int32_t h = 0; h < {ys[1]}; ++h) memcpy({self.ptr(op.y)} + (size_t)h * {run}, "
+                        f"{src}, {run});"]
+            return [f"for (int32_t h = 0; h < {ys[1]}; ++h) {{",
+                    f"  for (int32_t w = 0; w < {ys[2]}; ++w) memcpy({self.ptr(op.y)} + ((size_t)h * {ys[2]} + w) * "
+                    f"{ys[3]}, {src} + (size_t)w * {xs[3]}, {ys[3]});", "}"]
+        if op.axis not in (1, 2):
+            raise UnsupportedModelError(f"operator {op.index} ({k}): only concatenation along H or W is generated")
+        lines, offset = [], 0
+        for t in ins:  # along H a part is one block; along W a run of its rows
+            ps = self.shape(t)
+            if op.axis == 1:
+                lines.append(f"memcpy({self.ptr(op.y)} + {offset}, {self.ptr(t)}, {self.numel(t)});")
+                offset += self.numel(t)
+            else:
+                run = ps[2] * ps[3]
+                lines.append(f"for (int32_t h = 0; h < {ys[1]}; ++h) memcpy({self.ptr(op.y)} + (size_t)h * "
+                             f"{ys[2] * ys[3]} + {offset}, {self.ptr(t)} + (size_t)h * {run}, {run});")
+                offset += run
+        return lines
 
     # ------------------------------------------------------------------ training ops
     def grad(self, ins: list[int], k: int) -> tuple[str, str, int]:

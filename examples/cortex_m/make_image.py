@@ -40,7 +40,7 @@ def fashion_mnist_example(scheme: str, grad_dtype: str, steps: int, seed: int):
     return tm, xs[:steps], ys[:steps]
 
 
-def zoo_model(name: str, scheme: str, grad_dtype: str, steps: int, seed: int):
+def zoo_model(name: str, scheme: str, grad_dtype: str, steps: int, seed: int, patch=None):
     """A backbone of the paper at 128x128 with random weights and inputs (for instruction counts)."""
     from tflm_train import zoo
     from tflm_train.sparse.paper import paper_scheme
@@ -57,7 +57,7 @@ def zoo_model(name: str, scheme: str, grad_dtype: str, steps: int, seed: int):
         scheme = paper_scheme(name, "100kb")
     # Random weights give large random losses: without the divergence guard (max_loss=inf) every
     # step runs its backward pass, which is what the instruction counts are for.
-    tm = tt.convert_tflite(tflite, scheme=scheme, grad_dtype=grad_dtype, seed=seed, progress=False, patch=None,
+    tm = tt.convert_tflite(tflite, scheme=scheme, grad_dtype=grad_dtype, seed=seed, progress=False, patch=patch,
                            max_loss=float("inf"))
     xs = rng.uniform(-1, 1, (steps, 128, 128, 3)).astype(np.float32)
     return tm, xs, rng.integers(0, 10, steps)
@@ -110,6 +110,9 @@ def main(argv=None) -> int:
     p.add_argument("--grad_dtype", default="float32", choices=["float32", "int8"])
     p.add_argument("--steps", type=int, default=None, help="default: 20 (fashion_mnist), 2 (zoo)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--patch", default="none", choices=["none", "auto"],
+                   help="zoo models: run the first stage tile by tile when that shrinks the arena (default none, "
+                        "as the instruction-count table)")
     a = p.parse_args(argv)
     if a.model == "fashion_mnist":
         tm, xs, ys = fashion_mnist_example(a.scheme or "last:2", a.grad_dtype, a.steps or 20, a.seed)
@@ -121,7 +124,8 @@ def main(argv=None) -> int:
         xs = rng.integers(-128, 128, (n,) + tuple(shape[1:])).astype(np.int8)
         ys = rng.integers(0, tm.num_classes, n)
     else:
-        tm, xs, ys = zoo_model(a.model, a.scheme or "paper", a.grad_dtype, a.steps or 2, a.seed)
+        tm, xs, ys = zoo_model(a.model, a.scheme or "paper", a.grad_dtype, a.steps or 2, a.seed,
+                               "auto" if a.patch == "auto" else None)
     qx, bits, status, state_hash = host_run(tm, xs, ys)
     for variant, naive in (("opt", False), ("naive", True)):
         d = os.path.join(a.out, variant)
