@@ -1,6 +1,5 @@
 """The converter front doors: SavedModel directories and int8 models with float I/O."""
 import numpy as np
-import tensorflow as tf
 from conftest import ARCHS, float_io_model
 from tflite_micro.python.tflite_micro import runtime
 
