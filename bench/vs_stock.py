@@ -104,10 +104,10 @@ def prepare(model: str, work: str) -> dict:
         tm.save(paths[key])
         if key == "ours-sparse":
             sparse = tm.scheme
-            export_c = export_c_memory(tm)
+            static_c = static_c_memory(tm)
     np.savez(os.path.join(work, f"{model}_sample.npz"), x=calibration[:1], y=np.array([3], np.int32))
     ops = stock_ops(stock)
-    return {"paths": paths, "sparse_scheme": sparse, "sparse_budget_bytes": budget, "export_c": export_c,
+    return {"paths": paths, "sparse_scheme": sparse, "sparse_budget_bytes": budget, "static_c": static_c,
             "stock_convert_seconds": convert_s,
             "stock_file_bytes": len(stock), "stock_ops": ops,
             "converter_flags": "TFLiteConverter.from_saved_model(signature_keys=['train', 'infer']); "
@@ -333,12 +333,12 @@ def plot(results: dict, path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
-def export_c_memory(tm) -> dict:
-    """The same training step as `tflm-train export-c` C with kernels/core, no interpreter: its planned
-    arena (tensors and scratch, no TFLM bookkeeping: per-op data and requantization constants are
-    in flash) plus the trainable state it keeps in SRAM. examples/cortex_m runs that C on the
-    Cortex-M7 and checks it bit for bit against the TFLM run (`make run MODEL=mbv2-w0.35
-    SCHEME=<the sparse scheme> PATCH=auto`)."""
+def static_c_memory(tm) -> dict:
+    """The same training step as static C (tflm_train.codegen.generate) on kernels/core, no
+    interpreter: its planned arena (tensors and scratch, no TFLM bookkeeping: per-op data and
+    requantization constants are in flash) plus the trainable state it keeps in SRAM.
+    examples/cortex_m runs that C on the Cortex-M7 and checks it bit for bit against the TFLM run
+    (`make run MODEL=mbv2-w0.35 SCHEME=<the sparse scheme> PATCH=auto`)."""
     from tflm_train import codegen
     from tflm_train import tflite_io as io
     prog = codegen.generate(tm, "model")
@@ -377,12 +377,12 @@ def print_table(results: dict) -> None:
             mem_s = f"{label} {mem / KB:,.1f} KB" if mem else "-"
             print(f"| {row} | {what[row]} | {r['median_ms']:.2f} | {mem_s} | {ratio(mem, ours_mem)} | "
                   f"{r['median_ms'] / ours['median_ms']:.2f}x |")
-        ec = m.get("export_c")
+        ec = m.get("static_c")
         if ec:
             total = ec["total_bytes"]
             mems = {row: rows[row].get("arena_bytes" if row == "tflm-stock" else "rss_increase_bytes")
                     for row in ("litert", "tflm-stock", "tf", "torch") if "median_ms" in rows[row]}
-            print(f"\nours-sparse as export-c C (kernels/core, no interpreter): planned arena "
+            print(f"\nours-sparse as static C (codegen.generate, kernels/core, no interpreter): planned arena "
                   f"{ec['arena_bytes'] / KB:,.1f} KB + trainable state {ec['trainable_bytes'] / KB:,.1f} KB = "
                   f"{total / KB:,.1f} KB; memory / that: "
                   + ", ".join(f"{k} {ratio(v, total)}" for k, v in mems.items()))
