@@ -17,6 +17,8 @@ from tflm_train.datasets import fashion_mnist
 
 from conftest import int8_model
 
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
 FLAGS = flags.FLAGS
 
 
@@ -115,6 +117,19 @@ def test_export_c_compiles_and_holds_the_model(files, tmp_path):
                             str(tmp_path / "fmnist.c"), "-o", str(tmp_path / "fmnist.o")], check=True)
     subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", "-fsyntax-only", "-x", "c++", "-include",
                     str(tmp_path / "fmnist.h"), "-"], input=b"int main() { return fmnist_model[0]; }", check=True)
+
+
+def test_export_c_static_compiles_with_the_core(files, tmp_path):
+    src = files / "net.train.tflite"
+    if not src.exists():
+        tt.convert_tflite(int8_model("plain_cnn")[0], scheme="last:2").save(src)
+    assert run_cli("export-c", str(src), f"--output_dir={tmp_path}", "--name=net", "--static") == 0
+    h, c = (tmp_path / "net.h").read_text(), (tmp_path / "net.c").read_text()
+    assert "int net_step(" in h and "NET_ARENA_BYTES" in h and "tflmt_" in c
+    inc = [f"-I{os.path.join(ROOT, 'kernels', 'include')}", f"-I{tmp_path}"]
+    for cc, extra in [("gcc", []), ("arm-none-eabi-gcc", ["-mcpu=cortex-m7", "-mthumb"])]:
+        subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", *extra, *inc, "-c", str(tmp_path / "net.c"),
+                        "-o", str(tmp_path / "net.o")], check=True)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -8,7 +8,7 @@
     tflm-train inspect  m.train.tflite [--measure] [--plot=memory.png]
     tflm-train fit      m.train.tflite --data=train.npz [--epochs=1] [--eval_data=test.npz]
                         [--output=m.trained.tflite] [--backend=tflm|reference] [--plot=loss.png]
-    tflm-train export-c m.train.tflite --output_dir=out [--name=model]
+    tflm-train export-c m.train.tflite --output_dir=out [--name=model] [--static]
 
 Data files are .npz with `x` (samples, float or int8, [N, ...]) and `y` (integer labels, [N]).
 A model or trained state is always written atomically (all or nothing).
@@ -50,6 +50,9 @@ flags.DEFINE_bool("fast_forward", True, "fit --backend=tflm: run CONV_2D/DEPTHWI
                   "int8 kernels instead of the wheel's reference kernels (bit-exact; --nofast_forward for the wheel's)")
 flags.DEFINE_string("output_dir", None, "export-c: folder for <name>.h and <name>.c")
 flags.DEFINE_string("name", "model", "export-c: C identifier prefix")
+flags.DEFINE_bool("static", False, "export-c: write the training step as static C on kernels/core (no TFLM: "
+                  "<name>_step / <name>_infer, one planned arena, constants in flash) instead of a model array "
+                  "for the TFLM interpreter")
 
 COMMANDS = ("convert", "inspect", "fit", "export-c")
 KB = 1024
@@ -385,11 +388,19 @@ def cmd_export_c(args: list[str]) -> int:
     path = _require(args[0] if args else FLAGS.input, "input", "export-c")
     folder = _require(FLAGS.output_dir, "output_dir", "export-c")
     tm = load(path)
-    header, source = export_c(tm, FLAGS.name, path)
+    if FLAGS.static:
+        from . import codegen
+        export_c(tm, FLAGS.name, path)  # the same checks of the name
+        prog = codegen.generate(tm, FLAGS.name)
+        header, source = prog.header, prog.source
+        what = f"static C: arena {prog.arena_bytes} B, link with kernels/core"
+    else:
+        header, source = export_c(tm, FLAGS.name, path)
+        what = f"{len(tm.to_bytes())} model bytes"
     os.makedirs(folder, exist_ok=True)
     atomic_write(os.path.join(folder, f"{FLAGS.name}.h"), header.encode())
     atomic_write(os.path.join(folder, f"{FLAGS.name}.c"), source.encode())
-    print(f"wrote {os.path.join(folder, FLAGS.name)}.h and .c ({len(tm.to_bytes())} model bytes)")
+    print(f"wrote {os.path.join(folder, FLAGS.name)}.h and .c ({what})")
     return 0
 
 
