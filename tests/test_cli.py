@@ -132,6 +132,16 @@ def test_export_c_static_compiles_with_the_core(files, tmp_path):
                         "-o", str(tmp_path / "net.o")], check=True)
 
 
+def test_export_c_static_names_an_operator_it_cannot_generate(tmp_path, capsys):
+    from conftest import float_io_model
+    src = tmp_path / "fio.train.tflite"
+    tt.convert_tflite(float_io_model("plain_cnn")[0], scheme="last:1", progress=False).save(src)
+    assert run_cli("export-c", str(src), f"--output_dir={tmp_path / 'out'}", "--static") != 0
+    err = capsys.readouterr().err
+    assert "operator 0 (QUANTIZE)" in err and "without --static" in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 @pytest.mark.parametrize("args, message", [
     (["fit", "MODEL"], "fit needs --data"),
     (["fit", "MODEL", "--data=NOPE.npz"], "NOPE.npz: no such file"),

@@ -24,7 +24,7 @@ import numpy as np
 from absl import app, flags
 
 from . import memory
-from .errors import DivergenceError, InputError, TflmTrainError
+from .errors import DivergenceError, InputError, TflmTrainError, UnsupportedModelError
 from .model import TrainingModel, atomic_write, load
 
 FLAGS = flags.FLAGS
@@ -391,7 +391,11 @@ def cmd_export_c(args: list[str]) -> int:
     if FLAGS.static:
         from . import codegen
         export_c(tm, FLAGS.name, path)  # the same checks of the name
-        prog = codegen.generate(tm, FLAGS.name)
+        try:
+            prog = codegen.generate(tm, FLAGS.name)
+        except UnsupportedModelError as e:
+            raise UnsupportedModelError(f"{e}; export-c without --static writes this model for the TFLM "
+                                        "interpreter") from None
         header, source = prog.header, prog.source
         what = f"static C: arena {prog.arena_bytes} B, link with kernels/core"
     else:
