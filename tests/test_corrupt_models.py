@@ -47,6 +47,23 @@ def test_bit_flips_load_cleanly_or_fail_cleanly(good):
     assert outcomes["rejected"] > 0 and outcomes["ran"] > 0, outcomes
 
 
+@pytest.mark.parametrize("damage, message", [("tiny_output_scale", "output scale"),
+                                             ("no_input_quantization", "needs one finite positive scale")])
+def test_add_scales_tflm_would_abort_on_are_refused(good, damage, message):
+    """TFLM's ADD Prepare aborts the process (a failed check) when a rescale factor is not in (0, 1):
+    the loader refuses such a model first, naming the op and the tensor."""
+    from tflm_train import tflite_io as io
+    m = io.read_model(good)
+    sg = m.subgraphs[0]
+    add = next(op for op in sg.operators if io.op_name(m, op) == "ADD")
+    if damage == "tiny_output_scale":
+        sg.tensors[int(add.outputs[0])].quantization.scale = np.array([1e-12], np.float32)
+    else:
+        sg.tensors[int(add.inputs[1])].quantization = None
+    with pytest.raises(tt.TflmTrainError, match=rf"\(ADD\): .*{message}"):
+        tt.load(io.write_model(m))
+
+
 def test_damaged_options_fail_in_prepare(good):
     failed = survived = 0
     for name, data in K.option_mutations(good, per_op=12, seed=2):

@@ -123,6 +123,7 @@ def parse_forward_ops(model, count: int | None = None) -> list[ForwardOp]:
             a, b = _shape(model, fop.inputs[0]), _shape(model, fop.inputs[1])
             if a != b:
                 raise _fail(i, kind, f"broadcasting add {a} + {b} is not supported")
+            _check_add_scales(model, fop)
         elif kind == "AVERAGE_POOL_2D":
             xs, ys = _shape(model, fop.x), _shape(model, fop.y)
             fop.filter_hw = (opt.filterHeight, opt.filterWidth)
@@ -192,6 +193,27 @@ def _check_output_shape(model, fop: ForwardOp, same: bool) -> None:
         return
     if want is not None and tuple(want) != tuple(ys):
         raise _fail(fop.index, k, f"output shape {ys}, its inputs give {tuple(want)}")
+
+
+def _check_add_scales(model, fop: ForwardOp) -> None:
+    """TFLite's int8 ADD rescales each input by s_i / (2 max s) and the sum by 2 max s / (2^20 s_y),
+    and TFLM aborts (a failed check, not an error status) unless every factor is in (0, 1): refuse
+    such scales here, with the tensor named."""
+    sg = model.subgraphs[0]
+    scales = {}
+    for role, ti in (("input 1", fop.inputs[0]), ("input 2", fop.inputs[1]), ("output", fop.y)):
+        q = io.qparams(sg.tensors[ti])
+        s = q.per_tensor_scale if q is not None and q.scale.size == 1 else None
+        if s is None or not np.isfinite(s) or s <= 0:
+            raise _fail(fop.index, "ADD", f"{role} (tensor {ti}) needs one finite positive scale, got "
+                                          f"{None if q is None else q.scale.tolist()}")
+        scales[role] = float(s)
+    twice_max = 2.0 * max(scales["input 1"], scales["input 2"])
+    out = twice_max / ((1 << 20) * scales["output"])
+    if not 0.0 < out < 1.0:
+        raise _fail(fop.index, "ADD", f"output scale {scales['output']:g} (tensor {fop.y}) is too small for its "
+                                      f"inputs' {twice_max / 2:g}: TFLite's output rescale would be {out:g}, not "
+                                      "below 1 (a corrupt model?)")
 
 
 def _parse_slice(model, fop: ForwardOp, opt) -> None:
