@@ -64,6 +64,17 @@ def test_add_scales_tflm_would_abort_on_are_refused(good, damage, message):
         tt.load(io.write_model(m))
 
 
+def test_per_channel_axis_outside_the_tensor_is_refused(good):
+    """TFLM indexes a weight's dims by its quantized_dimension unchecked (a corrupt one crashed it)."""
+    from tflm_train import tflite_io as io
+    m = io.read_model(good)
+    t = next(t for t in m.subgraphs[0].tensors if t.quantization is not None and t.quantization.scale is not None
+             and len(t.quantization.scale) > 1)
+    t.quantization.quantizedDimension = 8388611
+    with pytest.raises(tt.TflmTrainError, match="per-channel quantization on axis 8388611"):
+        tt.load(io.write_model(m))
+
+
 def test_damaged_options_fail_in_prepare(good):
     failed = survived = 0
     for name, data in K.option_mutations(good, per_op=12, seed=2):

@@ -85,6 +85,7 @@ def _check_structure(model: tfl.ModelT, what: str) -> None:
         for ti, t in enumerate(sg.tensors or []):
             if not 0 <= t.buffer < max(nbuf, 1):
                 raise ModelFormatError(f"{what}: tensor {ti} of subgraph {si} names buffer {t.buffer} of {nbuf}")
+            _check_quantization(t, f"{what}: tensor {ti} of subgraph {si}")
         for oi, op in enumerate(sg.operators or []):
             if not 0 <= op.opcodeIndex < nops:
                 raise ModelFormatError(f"{what}: operator {oi} has opcode index {op.opcodeIndex} of {nops}")
@@ -94,6 +95,25 @@ def _check_structure(model: tfl.ModelT, what: str) -> None:
         for t in list(sg.inputs if sg.inputs is not None else []) + list(sg.outputs if sg.outputs is not None else []):
             if not 0 <= t < nt:
                 raise ModelFormatError(f"{what}: subgraph {si} input/output names tensor {t} of {nt}")
+
+
+def _check_quantization(t, where: str) -> None:
+    """Per-channel quantization must name an axis of the tensor with one scale (and at most one
+    zero point) per index: TFLM reads dims[quantized_dimension] unchecked, so a corrupt axis would
+    crash it."""
+    q = t.quantization
+    scale = np.asarray(q.scale if q is not None and q.scale is not None else [])
+    zp = np.asarray(q.zeroPoint if q is not None and q.zeroPoint is not None else [])
+    if scale.size <= 1 and zp.size <= 1:
+        return
+    rank = len(t.shape) if t.shape is not None else 0
+    axis = int(q.quantizedDimension)
+    if not 0 <= axis < rank:
+        raise ModelFormatError(f"{where}: per-channel quantization on axis {axis} of a rank-{rank} tensor")
+    n = int(t.shape[axis])
+    if scale.size != n or zp.size not in (1, n):
+        raise ModelFormatError(f"{where}: {scale.size} scales and {zp.size} zero points for {n} channels "
+                               f"(axis {axis})")
 
 
 def write_model(model: tfl.ModelT) -> bytes:
