@@ -75,6 +75,11 @@ def test_per_channel_axis_outside_the_tensor_is_refused(good):
         tt.load(io.write_model(m))
 
 
+def test_an_arena_the_wheel_cannot_take_is_a_clear_error(good):
+    with pytest.raises(TflmError, match="outside what the TFLM wheel takes"):
+        _interpreter(good, 1 << 40)
+
+
 def test_damaged_options_fail_in_prepare(good):
     failed = survived = 0
     for name, data in K.option_mutations(good, per_op=12, seed=2):

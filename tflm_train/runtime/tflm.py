@@ -75,6 +75,9 @@ def _interpreter(model: bytes, arena_size: int, registerer: str = N.REGISTERER):
     from tflite_micro.python.tflite_micro import runtime
 
     N.host()  # our registerer must be loaded (RTLD_GLOBAL) and bound before the wheel looks it up
+    if not 0 < arena_size < 1 << 31:  # the wheel takes a C int (and raised a bare TypeError)
+        raise TflmError(f"TFLM could not load the model: a tensor arena of {arena_size} bytes is outside what "
+                        "the TFLM wheel takes (1 .. 2^31 - 1); are the model's tensor shapes corrupt?")
     try:
         return _call_tflm(lambda: runtime.Interpreter.from_bytes(model, custom_op_registerers=[registerer],
                                                                  arena_size=arena_size),
