@@ -340,12 +340,8 @@ def static_c_memory(tm) -> dict:
     examples/cortex_m runs that C on the Cortex-M7 and checks it bit for bit against the TFLM run
     (`make run MODEL=mbv2-w0.35 SCHEME=<the sparse scheme> PATCH=auto`)."""
     from tflm_train import codegen
-    from tflm_train import tflite_io as io
     prog = codegen.generate(tm, "model")
-    trainable = 0
-    for t in tm.graph.trainables:
-        tensor = tm.tensors[int(t.tensor)]
-        trainable += int(np.prod(tensor.shape)) * np.dtype(io.numpy_dtype(tensor.type)).itemsize
+    trainable = prog.trainable_bytes
     return {"arena_bytes": prog.arena_bytes, "trainable_bytes": trainable, "total_bytes": prog.arena_bytes + trainable}
 
 

@@ -221,12 +221,12 @@ class _Emitter:
         quantization (the patch rewrite's tiles): row copies, no arithmetic."""
         k, q = op.kind, io.qparams
         ins = [op.x] if k == "STRIDED_SLICE" else list(op.inputs)
+        qy = q(self.t[op.y])
         for t in [*ins, op.y]:
             shape, qp = self.shape(t), q(self.t[t])
             if len(shape) != 4 or shape[0] != 1 or self.t[t].type != io.TensorType.INT8:
                 raise UnsupportedModelError(f"operator {op.index} ({k}): only batch-1 rank-4 int8 tensors are "
                                             f"generated, tensor {t} is {shape}")
-            qy = q(self.t[op.y])
             if qp is None or qy is None or (qp.per_tensor_scale, qp.per_tensor_zero_point) != \
                     (qy.per_tensor_scale, qy.per_tensor_zero_point):
                 raise UnsupportedModelError(f"operator {op.index} ({k}): inputs and output must share one "

@@ -28,6 +28,29 @@
 #define TFLMT_VFP_ASM 1
 #endif
 
+#if TFLMT_VFP_ASM
+/* Assembly text for those loops: s0-s7 (LO) or s8-s15 (HI) += g * s16-s23, g an s-register name
+ * as a string ("s24"), one VMLA.F32 per sum. */
+#define TFLMT_VMLA8_LO(g) \
+  "vmla.f32 s0, " g ", s16\n\t" \
+  "vmla.f32 s1, " g ", s17\n\t" \
+  "vmla.f32 s2, " g ", s18\n\t" \
+  "vmla.f32 s3, " g ", s19\n\t" \
+  "vmla.f32 s4, " g ", s20\n\t" \
+  "vmla.f32 s5, " g ", s21\n\t" \
+  "vmla.f32 s6, " g ", s22\n\t" \
+  "vmla.f32 s7, " g ", s23\n\t"
+#define TFLMT_VMLA8_HI(g) \
+  "vmla.f32 s8, " g ", s16\n\t" \
+  "vmla.f32 s9, " g ", s17\n\t" \
+  "vmla.f32 s10, " g ", s18\n\t" \
+  "vmla.f32 s11, " g ", s19\n\t" \
+  "vmla.f32 s12, " g ", s20\n\t" \
+  "vmla.f32 s13, " g ", s21\n\t" \
+  "vmla.f32 s14, " g ", s22\n\t" \
+  "vmla.f32 s15, " g ", s23\n\t"
+#endif
+
 /* acc + a * b with the product rounded before the sum, as the spec's separate multiply and add.
  * ARM's VMLA.F32 is that chained (not fused) multiply-accumulate: one instruction for two. */
 #if defined(__GNUC__) && defined(__arm__) && defined(__ARM_FP) && (__ARM_FP & 4)
