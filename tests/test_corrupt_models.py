@@ -75,6 +75,23 @@ def test_per_channel_axis_outside_the_tensor_is_refused(good):
         tt.load(io.write_model(m))
 
 
+@pytest.mark.parametrize("kind, field, value, message", [
+    # TFLM's depthwise kernel loops over the option, not the shapes: a bit-flipped 2049 segfaulted it
+    ("DEPTHWISE_CONV_2D", "depthMultiplier", 2049, "depth_multiplier option 2049"),
+    ("CONV_2D", "strideW", 0, "strides 2x0 must be at least 1"),
+    ("DEPTHWISE_CONV_2D", "dilationHFactor", 0, "dilations 0x1 must be at least 1"),
+    ("CONV_2D", "padding", 7, "padding 7 is neither SAME nor VALID"),
+    ("CONV_2D", "fusedActivationFunction", 4, "fused activation 4 is not one of"),
+])
+def test_builtin_options_tflm_reads_unchecked_are_refused(good, kind, field, value, message):
+    from tflm_train import tflite_io as io
+    m = io.read_model(good)
+    i, op = next((i, op) for i, op in enumerate(m.subgraphs[0].operators) if io.op_name(m, op) == kind)
+    setattr(op.builtinOptions, field, value)
+    with pytest.raises(tt.TflmTrainError, match=rf"operator {i} \({kind}\).*{message}"):
+        tt.load(io.write_model(m))
+
+
 def test_an_arena_the_wheel_cannot_take_is_a_clear_error(good):
     with pytest.raises(TflmError, match="outside what the TFLM wheel takes"):
         _interpreter(good, 1 << 40)

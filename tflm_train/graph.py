@@ -104,9 +104,15 @@ def parse_forward_ops(model, count: int | None = None) -> list[ForwardOp]:
             xs, ws, ys = _shape(model, fop.x), _shape(model, fop.weight), _shape(model, fop.y)
             if len(xs) != 4 or xs[0] != 1:
                 raise _fail(i, kind, f"input shape {xs}: batch-1 NHWC needed")
-            dh, dw = opt.dilationHFactor or 1, opt.dilationWFactor or 1
+            _check_window_options(i, kind, opt, dilated=True)
+            dh, dw = opt.dilationHFactor, opt.dilationWFactor
             if kind == "DEPTHWISE_CONV_2D" and ws[3] != xs[3]:
                 raise _fail(i, kind, f"depth multiplier {ws[3] // max(xs[3], 1)} (only 1 is supported)")
+            if kind == "DEPTHWISE_CONV_2D" and opt.depthMultiplier != 1:
+                # TFLM's kernel loops over the option, not the shapes: any other value reads and
+                # writes past the tensors
+                raise _fail(i, kind, f"depth_multiplier option {opt.depthMultiplier} does not match its weights' "
+                                     "shape (one output channel per input channel)")
             fop.geometry = Geometry(
                 opt.strideH, opt.strideW, dh, dw,
                 same_padding(xs[1], ws[1], opt.strideH, dh, ys[1], opt.padding),
@@ -114,18 +120,23 @@ def parse_forward_ops(model, count: int | None = None) -> list[ForwardOp]:
             fop.activation = opt.fusedActivationFunction
         elif kind == "FULLY_CONNECTED":
             fop.activation = opt.fusedActivationFunction if opt is not None else 0
+            _check_activation(i, kind, fop.activation)
             ws = _shape(model, fop.weight)
             n_in = int(np.prod(_shape(model, fop.x)))
             if len(ws) != 2 or n_in != ws[1]:
                 raise _fail(i, kind, f"input of {n_in} elements does not match weights {ws} (batch 1 only)")
         elif kind == "ADD":
             fop.activation = opt.fusedActivationFunction if opt is not None else 0
+            _check_activation(i, kind, fop.activation)
             a, b = _shape(model, fop.inputs[0]), _shape(model, fop.inputs[1])
             if a != b:
                 raise _fail(i, kind, f"broadcasting add {a} + {b} is not supported")
             _check_add_scales(model, fop)
         elif kind == "AVERAGE_POOL_2D":
             xs, ys = _shape(model, fop.x), _shape(model, fop.y)
+            _check_window_options(i, kind, opt, dilated=False)
+            if opt.filterHeight < 1 or opt.filterWidth < 1:
+                raise _fail(i, kind, f"filter {opt.filterHeight}x{opt.filterWidth} must be at least 1x1")
             fop.filter_hw = (opt.filterHeight, opt.filterWidth)
             fop.geometry = Geometry(
                 opt.strideH, opt.strideW, 1, 1,
@@ -157,6 +168,29 @@ def parse_forward_ops(model, count: int | None = None) -> list[ForwardOp]:
         _check_output_shape(model, fop, getattr(opt, "padding", None) == io.tfl.Padding.SAME)
         out.append(fop)
     return out
+
+
+ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}  # the fused activations int8 TFLM kernels take
+
+
+def _check_activation(index: int, kind: str, activation: int) -> None:
+    if activation not in ACTIVATIONS:
+        raise _fail(index, kind, f"fused activation {activation} is not one of "
+                    + ", ".join(f"{v} ({k})" for k, v in ACTIVATIONS.items()))
+
+
+def _check_window_options(index: int, kind: str, opt, dilated: bool) -> None:
+    """Strides, dilations, padding and activation of a windowed op, as TFLM will read them: it takes the
+    values as they are (a zero stride divides by zero, a zero dilation stacks every tap on one pixel)."""
+    if opt is None:
+        raise _fail(index, kind, "options missing")
+    if opt.strideH < 1 or opt.strideW < 1:
+        raise _fail(index, kind, f"strides {opt.strideH}x{opt.strideW} must be at least 1")
+    if dilated and (opt.dilationHFactor < 1 or opt.dilationWFactor < 1):
+        raise _fail(index, kind, f"dilations {opt.dilationHFactor}x{opt.dilationWFactor} must be at least 1")
+    if opt.padding not in (io.tfl.Padding.SAME, io.tfl.Padding.VALID):
+        raise _fail(index, kind, f"padding {opt.padding} is neither SAME nor VALID")
+    _check_activation(index, kind, opt.fusedActivationFunction)
 
 
 def _check_output_shape(model, fop: ForwardOp, same: bool) -> None:
