@@ -58,6 +58,9 @@ def structural(data: bytes) -> list[tuple[str, bytes]]:
     cases.append(("label tensor out of range", _graph_edit(data, lambda g, m: setattr(g, "labelTensor", 10**6))))
     cases.append(("logits tensor is not the logits",
                   _graph_edit(data, lambda g, m: setattr(g, "logitsTensor", g.labelTensor))))
+    cases.append(("model outputs emptied", _edit(data, lambda m: setattr(m.subgraphs[0], "outputs", []))))
+    cases.append(("model outputs swapped", _edit(data, lambda m: setattr(m.subgraphs[0], "outputs",
+                                                                           m.subgraphs[0].outputs[::-1].copy()))))
     cases.append(("negative learning rate", _graph_edit(data, lambda g, m: setattr(g.optimizer, "learningRate", -1.0))))
 
     def bad_trainable(field, value):

@@ -135,6 +135,9 @@ class TrainingModel:
                 raise ModelFormatError(f"{where}: TrainingGraph.{field} = {v} is not a tensor index (0..{nt - 1})")
         if list(sg.inputs) != [g.inputTensor, g.labelTensor]:
             raise ModelFormatError(f"{where}: model inputs {list(sg.inputs)} are not [input, label] of the metadata")
+        if list(sg.outputs) != [g.logitsTensor, g.lossTensor]:
+            raise ModelFormatError(f"{where}: model outputs {list(sg.outputs)} are not [logits, loss] of the metadata "
+                                   f"([{g.logitsTensor}, {g.lossTensor}])")
         if sg.tensors[g.labelTensor].type != io.TensorType.INT32:
             raise ModelFormatError(f"{where}: the label tensor must be int32")
         logits = sg.tensors[g.logitsTensor]

@@ -132,6 +132,19 @@ static inline int32_t tflmt_sgd_bias(int32_t v, float grad, float qas, const tfl
   return (int32_t)n;
 }
 
+/* rintf(v) as an int32 for |v| < 2^31: VCVTR converts in the FPSCR rounding mode, the one rintf
+ * rounds in (to nearest, ties to even), so one instruction does both. */
+static inline int32_t tflmt_rint_s32(float v) {
+#if TFLMT_VFP_ASM
+  __asm__("vcvtr.s32.f32 %0, %0" : "+t"(v));
+  int32_t r;
+  __asm__("vmov %0, %1" : "=r"(r) : "t"(v));
+  return r;
+#else
+  return (int32_t)rintf(v);
+#endif
+}
+
 static inline int8_t tflmt_sat_s8(float v) {
   float r = rintf(v);
   if (r < -127.0f) r = -127.0f;
