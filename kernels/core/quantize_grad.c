@@ -50,53 +50,43 @@ static void quantize_run(const int32_t* acc, const float* scales, int per, int32
 #if TFLMT_VFP_ASM
   /* The same two per pass in VFP registers: VLDM takes both sums (and scales) without a trip through
    * the core registers, one VMOV returns both results. */
+#define TFLMT_QUANT_PAIR_END(s0, s1)          \
+  "vmul.f32 s14, s14, " s0 "\n\t"            \
+  "vmul.f32 s15, s15, " s1 "\n\t"            \
+  "vmul.f32 s14, s14, %[inv]\n\t"            \
+  "vmul.f32 s15, s15, %[inv]\n\t"            \
+  "vcvtr.s32.f32 s14, s14\n\t"               \
+  "vcvtr.s32.f32 s15, s15\n\t"               \
+  "vmov %[t0], %[t1], s14, s15\n\t"          \
+  "strb %[t0], [%[q]], #1\n\t"               \
+  "strb %[t1], [%[q]], #1\n\t"               \
+  "subs %[n], %[n], #1\n\t"                  \
+  "bne 1b"
   int32_t pairs = len >> 1;
   if (pairs > 0) {
     int32_t t0, t1;
     if (per) {
-      __asm__ volatile(
-          "1:\n\t"
-          "vldmia %[a]!, {s14, s15}\n\t"
-          "vldmia %[s]!, {s12, s13}\n\t"
-          "vcvt.f32.s32 s14, s14\n\t"
-          "vcvt.f32.s32 s15, s15\n\t"
-          "vmul.f32 s14, s14, s12\n\t"
-          "vmul.f32 s15, s15, s13\n\t"
-          "vmul.f32 s14, s14, %[inv]\n\t"
-          "vmul.f32 s15, s15, %[inv]\n\t"
-          "vcvtr.s32.f32 s14, s14\n\t"
-          "vcvtr.s32.f32 s15, s15\n\t"
-          "vmov %[t0], %[t1], s14, s15\n\t"
-          "strb %[t0], [%[q]], #1\n\t"
-          "strb %[t1], [%[q]], #1\n\t"
-          "subs %[n], %[n], #1\n\t"
-          "bne 1b"
-          : [a] "+r"(acc), [s] "+r"(scales), [q] "+r"(q), [n] "+r"(pairs), [t0] "=&r"(t0), [t1] "=&r"(t1)
-          : [inv] "t"(inv)
-          : "s12", "s13", "s14", "s15", "cc", "memory");
+      __asm__ volatile("1:\n\t"
+                       "vldmia %[a]!, {s14, s15}\n\t"
+                       "vldmia %[s]!, {s12, s13}\n\t"
+                       "vcvt.f32.s32 s14, s14\n\t"
+                       "vcvt.f32.s32 s15, s15\n\t" TFLMT_QUANT_PAIR_END("s12", "s13")
+                       : [a] "+r"(acc), [s] "+r"(scales), [q] "+r"(q), [n] "+r"(pairs), [t0] "=&r"(t0),
+                         [t1] "=&r"(t1)
+                       : [inv] "t"(inv)
+                       : "s12", "s13", "s14", "s15", "cc", "memory");
     } else {
       const float s0 = scales[0];
-      __asm__ volatile(
-          "1:\n\t"
-          "vldmia %[a]!, {s14, s15}\n\t"
-          "vcvt.f32.s32 s14, s14\n\t"
-          "vcvt.f32.s32 s15, s15\n\t"
-          "vmul.f32 s14, s14, %[s0]\n\t"
-          "vmul.f32 s15, s15, %[s0]\n\t"
-          "vmul.f32 s14, s14, %[inv]\n\t"
-          "vmul.f32 s15, s15, %[inv]\n\t"
-          "vcvtr.s32.f32 s14, s14\n\t"
-          "vcvtr.s32.f32 s15, s15\n\t"
-          "vmov %[t0], %[t1], s14, s15\n\t"
-          "strb %[t0], [%[q]], #1\n\t"
-          "strb %[t1], [%[q]], #1\n\t"
-          "subs %[n], %[n], #1\n\t"
-          "bne 1b"
-          : [a] "+r"(acc), [q] "+r"(q), [n] "+r"(pairs), [t0] "=&r"(t0), [t1] "=&r"(t1)
-          : [inv] "t"(inv), [s0] "t"(s0)
-          : "s14", "s15", "cc", "memory");
+      __asm__ volatile("1:\n\t"
+                       "vldmia %[a]!, {s14, s15}\n\t"
+                       "vcvt.f32.s32 s14, s14\n\t"
+                       "vcvt.f32.s32 s15, s15\n\t" TFLMT_QUANT_PAIR_END("%[s0]", "%[s0]")
+                       : [a] "+r"(acc), [q] "+r"(q), [n] "+r"(pairs), [t0] "=&r"(t0), [t1] "=&r"(t1)
+                       : [inv] "t"(inv), [s0] "t"(s0)
+                       : "s14", "s15", "cc", "memory");
     }
   }
+#undef TFLMT_QUANT_PAIR_END
   if (len & 1) q[0] = round_in_range_s8(((float)acc[0] * scales[0]) * inv);
 #else
   if (per) {
