@@ -95,20 +95,6 @@ size_t tflmt_depthwise_input_grad_s8_scratch_size(const tflmt_window* s) {
 }
 
 #if defined(__ARM_FEATURE_DSP)
-/* The output rows (or columns) whose tap lands on input row y: taps i in order with
- * oy * stride + i * dilation - pad == y; returns how many, with their tap and output indices. */
-static int32_t taps_onto(int32_t y, int32_t k, int32_t stride, int32_t dilation, int32_t pad, int32_t out,
-                         int32_t* tap, int32_t* at) {
-  int32_t n = 0;
-  for (int32_t i = 0; i < k; ++i) {
-    const int32_t t = y + pad - i * dilation;
-    if (t < 0 || t % stride != 0 || t / stride >= out) continue;
-    tap[n] = i;
-    at[n++] = t / stride;
-  }
-  return n;
-}
-
 #define TFLMT_DW_GATHER_MAX_K 7
 
 /* The int8 path as a gather on DSP cores: integer sums, so any order gives the same int32, and
@@ -119,9 +105,9 @@ static void gather_s8(const tflmt_window* s, const int8_t* g, const int8_t* w, i
   const int32_t c = s->in.c, c4 = c & ~3;
   int32_t ti[TFLMT_DW_GATHER_MAX_K], oi[TFLMT_DW_GATHER_MAX_K], tj[TFLMT_DW_GATHER_MAX_K], oj[TFLMT_DW_GATHER_MAX_K];
   for (int32_t y = 0; y < s->in.h; ++y) {
-    const int32_t nr = taps_onto(y, s->kh, s->geo.stride_h, s->geo.dilation_h, s->geo.pad_top, s->out.h, ti, oi);
+    const int32_t nr = tflmt_taps_onto(y, s->kh, s->geo.stride_h, s->geo.dilation_h, s->geo.pad_top, s->out.h, ti, oi);
     for (int32_t x = 0; x < s->in.w; ++x) {
-      const int32_t nc = taps_onto(x, s->kw, s->geo.stride_w, s->geo.dilation_w, s->geo.pad_left, s->out.w, tj, oj);
+      const int32_t nc = tflmt_taps_onto(x, s->kw, s->geo.stride_w, s->geo.dilation_w, s->geo.pad_left, s->out.w, tj, oj);
       int32_t* d = acc + ((size_t)y * s->in.w + x) * c;
       for (int32_t k = 0; k < c4; k += 4) {
         int32_t a[4] = {0, 0, 0, 0};

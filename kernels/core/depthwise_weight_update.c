@@ -21,6 +21,72 @@ static tflmt_status update_f32(const tflmt_window* s, const float* acc, const fl
   return TFLMT_OK;
 }
 
+#if TFLMT_VFP_ASM
+#define TFLMT_DW_WU_BY_INPUT 1
+#define TFLMT_DW_WU_MAX_K 7
+/* For each of n (sum, gradient) pointer pairs, 8 sums += gradient * xf, each with its product
+ * rounded first (VMLA); `off` bytes added to both pointers. xf stays in s16-s23, the sums and
+ * gradients come and go by VLDM / VSTM: 11 instructions for 8 multiply-adds. */
+static void taps_mla8(float* const* list, int32_t n, int32_t off, const float* xf) {
+  float* a;
+  const float* gp;
+  __asm__ volatile(
+      "vldmia %[xf], {s16-s23}\n\t"
+      "1:\n\t"
+      "ldrd %[a], %[g], [%[l]], #8\n\t" /* LDRD: LDM would load the lower register first */
+      "add %[a], %[a], %[off]\n\t"
+      "add %[g], %[g], %[off]\n\t"
+      "vldmia %[a], {s0-s7}\n\t"
+      "vldmia %[g], {s8-s15}\n\t"
+      "vmla.f32 s0, s8, s16\n\t"
+      "vmla.f32 s1, s9, s17\n\t"
+      "vmla.f32 s2, s10, s18\n\t"
+      "vmla.f32 s3, s11, s19\n\t"
+      "vmla.f32 s4, s12, s20\n\t"
+      "vmla.f32 s5, s13, s21\n\t"
+      "vmla.f32 s6, s14, s22\n\t"
+      "vmla.f32 s7, s15, s23\n\t"
+      "vstmia %[a], {s0-s7}\n\t"
+      "subs %[n], %[n], #1\n\t"
+      "bne 1b"
+      : [l] "+r"(list), [n] "+r"(n), [a] "=&r"(a), [g] "=&r"(gp)
+      : [off] "r"(off), [xf] "r"(xf)
+      : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15",
+        "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "cc", "memory");
+}
+
+/* Float path without a channel map (c % 8 == 0, windows up to 7x7), input pixel by input pixel:
+ * its 8 channels are dequantized once for every tap that reads them (the tap-by-tap order below
+ * dequantizes each once per tap). For each sum the output pixels still come in raster order (the
+ * input pixel a tap reads only grows with its output pixel), its order in the scatter below. */
+static void sums_by_input_f32(const tflmt_window* s, const float* g, const int8_t* x, tflmt_quant xq, float* acc) {
+  const int32_t c = s->in.c, kw = s->kw;
+  int32_t ti[TFLMT_DW_WU_MAX_K], oi[TFLMT_DW_WU_MAX_K], tj[TFLMT_DW_WU_MAX_K], oj[TFLMT_DW_WU_MAX_K];
+  float* list[2 * TFLMT_DW_WU_MAX_K * TFLMT_DW_WU_MAX_K];
+  float xf[8];
+  for (int32_t e = 0; e < s->kh * kw * c; ++e) acc[e] = 0.0f;
+  for (int32_t y = 0; y < s->in.h; ++y) {
+    const int32_t nr = tflmt_taps_onto(y, s->kh, s->geo.stride_h, s->geo.dilation_h, s->geo.pad_top, s->out.h, ti, oi);
+    if (nr == 0) continue;
+    for (int32_t xx = 0; xx < s->in.w; ++xx) {
+      const int32_t nc = tflmt_taps_onto(xx, kw, s->geo.stride_w, s->geo.dilation_w, s->geo.pad_left, s->out.w, tj, oj);
+      if (nc == 0) continue;
+      int32_t n = 0;
+      for (int32_t r = 0; r < nr; ++r) {
+        for (int32_t q = 0; q < nc; ++q, ++n) {
+          list[2 * n] = acc + (ti[r] * kw + tj[q]) * c;
+          list[2 * n + 1] = (float*)(g + (oi[r] * s->out.w + oj[q]) * c);
+        }
+      }
+      const int8_t* xp = x + (y * s->in.w + xx) * c;
+      for (int32_t c0 = 0; c0 < c; c0 += 8) {
+        for (int32_t k = 0; k < 8; ++k) xf[k] = (float)((int32_t)xp[c0 + k] - xq.zero_point) * xq.scale;
+        taps_mla8((float* const*)list, n, c0 * (int32_t)sizeof(float), xf);
+      }
+    }
+  }
+}
+#else
 /* Float path without a channel map: tap by tap, 8 channels' sums in registers over every
  * output pixel in raster order, which is each sum's order in the scatter below. */
 static void tap_sums_f32(const tflmt_window* s, int32_t i, int32_t j, int32_t c0, const float* g, const int8_t* x,
@@ -45,12 +111,19 @@ static void tap_sums_f32(const tflmt_window* s, int32_t i, int32_t j, int32_t c0
   TFLMT_UNROLL8
   for (int32_t k = 0; k < 8; ++k) out[k] = a[k];
 }
+#endif
 
 tflmt_status tflmt_depthwise_weight_update_f32(const tflmt_window* s, const float* g, const int8_t* x,
                                                tflmt_quant xq, const float* qas, const tflmt_channel_map* channels,
                                                const tflmt_sgd* sgd, int8_t* w, void* scratch) {
   const int32_t c = s->in.c, gc = s->out.c, kc = s->kh * s->kw * c;
   float* acc = (float*)scratch;
+#if TFLMT_DW_WU_BY_INPUT
+  if (!channels && c % 8 == 0 && s->kh <= TFLMT_DW_WU_MAX_K && s->kw <= TFLMT_DW_WU_MAX_K) {
+    sums_by_input_f32(s, g, x, xq, acc);
+    return update_f32(s, acc, qas, channels, sgd, w);
+  }
+#else
   if (!channels && c % 8 == 0) {
     for (int32_t i = 0; i < s->kh; ++i) {
       for (int32_t j = 0; j < s->kw; ++j) {
@@ -59,6 +132,7 @@ tflmt_status tflmt_depthwise_weight_update_f32(const tflmt_window* s, const floa
     }
     return update_f32(s, acc, qas, channels, sgd, w);
   }
+#endif
   for (int32_t e = 0; e < kc; ++e) acc[e] = 0.0f;
   for (int32_t oy = 0; oy < s->out.h; ++oy) {
     for (int32_t i = 0; i < s->kh; ++i) {

@@ -192,6 +192,21 @@ static inline void tflmt_tap_cols(const tflmt_window* s, int32_t j, int32_t* lo,
   *hi = h;
 }
 
+/* The taps of a window dimension that land on input row (or column) y: taps i in order with
+ * o * stride + i * dilation - pad == y for an output row 0 <= o < out; returns how many, with
+ * their tap and output indices (the gather form of a scatter over output rows). */
+static inline int32_t tflmt_taps_onto(int32_t y, int32_t k, int32_t stride, int32_t dilation, int32_t pad,
+                                      int32_t out, int32_t* tap, int32_t* at) {
+  int32_t n = 0;
+  for (int32_t i = 0; i < k; ++i) {
+    const int32_t t = y + pad - i * dilation;
+    if (t < 0 || t % stride != 0 || t / stride >= out) continue;
+    tap[n] = i;
+    at[n++] = t / stride;
+  }
+  return n;
+}
+
 /* A 1x1, stride-1 conv without padding: input pixel = output pixel. */
 static inline int tflmt_is_pointwise(const tflmt_window* s) {
   return s->kh == 1 && s->kw == 1 && s->geo.stride_h == 1 && s->geo.stride_w == 1 && s->geo.pad_top == 0 &&

@@ -181,6 +181,53 @@ static void fill_grad_f32(float* p, int32_t n) {
   }
 }
 
+/* Depthwise weight update, float gradients, channel counts that are multiples of 8 and windows up
+ * to 7x7 with strides and dilations: the input-pixel order of the VFP path against the naive nest. */
+static void test_depthwise_update_wide(void) {
+  for (int t = 0; t < 24; ++t) {
+    tflmt_window s;
+    memset(&s, 0, sizeof s);
+    s.kh = rand_int(1, t % 6 == 5 ? 7 : 3);
+    s.kw = rand_int(1, t % 6 == 5 ? 7 : 3);
+    s.geo.stride_h = rand_int(1, 2);
+    s.geo.stride_w = rand_int(1, 2);
+    s.geo.dilation_h = rand_int(1, 2);
+    s.geo.dilation_w = rand_int(1, 2);
+    const int32_t eh = (s.kh - 1) * s.geo.dilation_h + 1, ew = (s.kw - 1) * s.geo.dilation_w + 1;
+    s.geo.pad_top = rand_int(0, eh - 1);
+    s.geo.pad_left = rand_int(0, ew - 1);
+    s.in.h = rand_int(eh, eh + 5);
+    s.in.w = rand_int(ew, ew + 5);
+    s.in.c = s.out.c = 8 * rand_int(1, 3);
+    s.out.h = (s.in.h + 2 * s.geo.pad_top - eh) / s.geo.stride_h + 1;
+    s.out.w = (s.in.w + 2 * s.geo.pad_left - ew) / s.geo.stride_w + 1;
+    const int32_t c = s.in.c, nw = s.kh * s.kw * c, nx = s.in.h * s.in.w * c, ng = s.out.h * s.out.w * c;
+    int8_t* x = malloc((size_t)nx);
+    int8_t* w1 = malloc((size_t)nw);
+    int8_t* w2 = malloc((size_t)nw);
+    float* g = malloc(sizeof(float) * (size_t)ng);
+    float qas[24];
+    fill_s8(x, nx, -128, 127);
+    fill_s8(w1, nw, -127, 127);
+    memcpy(w2, w1, (size_t)nw);
+    fill_f32(g, ng);
+    for (int i = 0; i < 24; ++i) qas[i] = 20.0f + (float)i;
+    const tflmt_quant xq = {0.05f, rand_int(-10, 10)};
+    const tflmt_sgd sgd = {0.01f, (int32_t)(t % 2), 7u, (uint32_t)t, 3u};
+    void* scratch = malloc(tflmt_depthwise_weight_update_scratch_size(&s));
+    const tflmt_status a = tflmt_depthwise_weight_update_f32(&s, g, x, xq, qas, NULL, &sgd, w1, scratch);
+    const tflmt_status b = tflmt_depthwise_weight_update_f32_naive(&s, g, x, xq, qas, NULL, &sgd, w2, NULL);
+    CHECK(a == TFLMT_OK && b == TFLMT_OK, "wide dw case %d: status %d / %d", t, (int)a, (int)b);
+    CHECK(memcmp(w1, w2, (size_t)nw) == 0, "wide dw case %d (%dx%d, c %d): optimised != naive", t, (int)s.kh,
+          (int)s.kw, (int)c);
+    free(x);
+    free(w1);
+    free(w2);
+    free(g);
+    free(scratch);
+  }
+}
+
 static void test_input_grads(void) {
   for (int t = 0; t < 160; ++t) {
     const int kind = t % 4; /* 0 conv, 1 1x1 conv, 2 depthwise, 3 fc */
@@ -449,6 +496,7 @@ static void test_checkpoints(void) {
 
 int main(void) {
   test_weight_updates();
+  test_depthwise_update_wide();
   test_input_grads();
   test_forward();
   test_requant_forms();
