@@ -221,3 +221,24 @@ def test_registerer_refuses_an_object_that_is_not_the_wheels_resolver():
     assert not lib.TflmtRegisterTrainingOps(C.cast(fake, C.c_void_p))
     assert "not given a tflite::PythonOpsResolver" in N.last_error()
     assert bytes(fake) == bytes(0x3538)  # nothing written
+
+
+def test_state_survives_another_interpreter_being_freed():
+    """Freeing an interpreter drops its entries from the native state table, which compacts it: a live
+    backend must not read another trainable's entry afterwards (it once read a 24-byte bias as its
+    4-byte one, depending on when the garbage collector ran)."""
+    import gc
+    data, shape = int8_model("mobilenet_v2_style")
+    first = tt.Trainer(tt.convert_tflite(data, scheme="last:2"), backend="tflm")
+    second = tt.Trainer(tt.convert_tflite(data, scheme=tt.SparseScheme(4, {-1: 1.0, -3: 0.5})), backend="tflm")
+    x = np.random.default_rng(0).integers(-128, 128, shape).astype(np.int8)
+    second.train_step(x, 1)
+    before = {k: v.copy() for k, v in second._backend.params.items()}
+    shapes = {ti: io.shape(second._backend.tm.tensors[ti]) for ti in before}
+    del first
+    gc.collect()
+    after = second._backend.params
+    assert {ti: v.shape for ti, v in after.items()} == {ti: tuple(s) for ti, s in shapes.items()}
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    second.train_step(x, 1)  # and it keeps training its own state
+    assert all(v == 2 for v in second._backend.steps.values())

@@ -33,19 +33,7 @@ static inline int8_t sat_bounded_s8(float v) {
  * |v| <= m and inv = 127 / m, so |v * inv| <= 127 (1 + 2^-24)^2 after the two roundings. */
 static inline int8_t round_in_range_s8(float v) { return (int8_t)tflmt_rint_s32(v); }
 
-/* q[i] = round((acc[i] * scales[i * per]) * inv) for i < len (per 0: one scale, 1: one each), two
- * per pass. */
-static inline void quantize_run_body(const int32_t* acc, const float* scales, int per, int32_t len,
-                                                  float inv, int8_t* q) {
-  int32_t i = 0;
-  for (; i + 2 <= len; i += 2) {
-    const float v0 = ((float)acc[i] * scales[i * per]) * inv, v1 = ((float)acc[i + 1] * scales[(i + 1) * per]) * inv;
-    q[i] = round_in_range_s8(v0);
-    q[i + 1] = round_in_range_s8(v1);
-  }
-  if (i < len) q[i] = round_in_range_s8(((float)acc[i] * scales[i * per]) * inv);
-}
-
+/* q[i] = round((acc[i] * scales[i * per]) * inv) for i < len (per 0: one scale, 1: one each). */
 static void quantize_run(const int32_t* acc, const float* scales, int per, int32_t len, float inv, int8_t* q) {
 #if TFLMT_VFP_ASM
   /* The same two per pass in VFP registers: VLDM takes both sums (and scales) without a trip through
@@ -89,11 +77,7 @@ static void quantize_run(const int32_t* acc, const float* scales, int per, int32
 #undef TFLMT_QUANT_PAIR_END
   if (len & 1) q[0] = round_in_range_s8(((float)acc[0] * scales[0]) * inv);
 #else
-  if (per) {
-    quantize_run_body(acc, scales, 1, len, inv, q);
-  } else {
-    quantize_run_body(acc, scales, 0, len, inv, q);
-  }
+  for (int32_t i = 0; i < len; ++i) q[i] = round_in_range_s8(((float)acc[i] * scales[per * i]) * inv);
 #endif
 }
 
@@ -157,9 +141,13 @@ tflmt_status tflmt_quantize_acc_max_s8(const int32_t* acc, int32_t n, float s, u
 static void fold_channel(const int8_t* g, int32_t pixels, int32_t channels, int32_t o, float r, int8_t* gh) {
   const int8_t* gp = g + o;
   int8_t* hp = gh + o;
-  if (r >= 0.0f && r <= 0.99f) { /* 128 r < 127.5: no saturation */
-    for (int32_t p = 0; p < pixels; ++p, gp += channels, hp += channels) *hp = round_in_range_s8((float)*gp * r);
-  } else if (r >= 0.0f && r <= 1.0f) {
+  if (r >= 0.0f && r <= 1.0f) {
+#if TFLMT_VFP_ASM
+    if (r <= 0.99f) { /* 128 r < 127.5: no saturation (worth its flash where VCVTR makes the rest 2 instructions) */
+      for (int32_t p = 0; p < pixels; ++p, gp += channels, hp += channels) *hp = round_in_range_s8((float)*gp * r);
+      return;
+    }
+#endif
     for (int32_t p = 0; p < pixels; ++p, gp += channels, hp += channels) *hp = sat_bounded_s8((float)*gp * r);
   } else {
     for (int32_t p = 0; p < pixels; ++p, gp += channels, hp += channels) *hp = tflmt_sat_s8((float)*gp * r);
@@ -172,9 +160,10 @@ float tflmt_fold_weight_scales(const int8_t* g, int32_t pixels, int32_t channels
   for (int32_t o = 1; o < n_scales; ++o) {
     if (w_scales[o] > smax) smax = w_scales[o];
   }
-  /* Channels outermost (one division each; r <= 1 for valid scales), two at a time where neither
-   * saturates: one pointer walks the pixels for both. */
+  /* Channels outermost (one division each; r <= 1 for valid scales); with VFP, two at a time where
+   * neither saturates: one pointer walks the pixels for both. */
   int32_t o = 0;
+#if TFLMT_VFP_ASM
   for (; o + 2 <= channels; o += 2) {
     const float r0 = tflmt_scale_at(w_scales, n_scales, o) / smax, r1 = tflmt_scale_at(w_scales, n_scales, o + 1) / smax;
     if (r0 >= 0.0f && r0 <= 0.99f && r1 >= 0.0f && r1 <= 0.99f) {
@@ -190,6 +179,7 @@ float tflmt_fold_weight_scales(const int8_t* g, int32_t pixels, int32_t channels
       fold_channel(g, pixels, channels, o + 1, r1, gh);
     }
   }
-  if (o < channels) fold_channel(g, pixels, channels, o, tflmt_scale_at(w_scales, n_scales, o) / smax, gh);
+#endif
+  for (; o < channels; ++o) fold_channel(g, pixels, channels, o, tflmt_scale_at(w_scales, n_scales, o) / smax, gh);
   return g_scale * smax;
 }

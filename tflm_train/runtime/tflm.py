@@ -145,7 +145,11 @@ class TflmBackend:
             if not entry or entry.contents.bytes != int(np.prod(shape)) * dtype.itemsize:
                 raise TflmError(f"trainable '{io.tensor_name(tensor)}' has no trainable copy in the interpreter "
                                 "(its update op did not prepare)")
-            state[t.tensor] = (entry.contents, dtype, shape, t.updateOp)
+            # A copy of the entry, not a view of the table: forgetting another interpreter's
+            # entries compacts the table under it. Its pointers are into this interpreter's arena.
+            copy = N.Trainable()
+            C.memmove(C.byref(copy), entry, C.sizeof(N.Trainable))
+            state[t.tensor] = (copy, dtype, shape, t.updateOp)
         return state
 
     @property
