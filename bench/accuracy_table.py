@@ -39,7 +39,7 @@ import time
 import numpy as np
 
 import tflm_train as tt
-from tflm_train.converter import DEFAULT_WEIGHT_HEADROOM
+from tflm_train.converter import DEFAULT_LOGIT_HEADROOM, DEFAULT_WEIGHT_HEADROOM
 from tflm_train.datasets import fashion_mnist
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples", "fashion_mnist_transfer"))
@@ -61,6 +61,8 @@ PRECISION_ROWS = [
     # (tflm_train/headroom.py): 1x is the model as the TF converter quantized it.
     ("int8 + QAS, weight headroom 1x", dict(kind="int8", qas=True, grad_dtype="float32", headroom=1.0)),
     ("int8 + QAS, weight headroom 2x", dict(kind="int8", qas=True, grad_dtype="float32", headroom=2.0)),
+    # ... and the logits' int8 range as the TF converter calibrated it (the default widens it 2x).
+    ("int8 + QAS, logit headroom 1x", dict(kind="int8", qas=True, grad_dtype="float32", logit_headroom=1.0)),
     # The QAS ablation again with every layer trained: the trainable tensors then span the stem,
     # depthwise and pointwise convs and their int32 biases, whose scales differ by orders of
     # magnitude, which is where one learning rate without QAS is expected to fall short.
@@ -132,9 +134,9 @@ def float_accuracy(m, xs, ys) -> float:
 
 # ------------------------------------------------------------------ int8 on TFLM
 def int8_model(int8_tflite: bytes, scheme, lr: float, seed: int, grad_dtype="float32", qas=True,
-               rounding="stochastic", headroom=DEFAULT_WEIGHT_HEADROOM):
+               rounding="stochastic", headroom=DEFAULT_WEIGHT_HEADROOM, logit_headroom=DEFAULT_LOGIT_HEADROOM):
     return tt.convert_tflite(int8_tflite, scheme=scheme, grad_dtype=grad_dtype, learning_rate=lr, seed=seed, qas=qas,
-                             rounding=rounding, weight_headroom=headroom)
+                             rounding=rounding, weight_headroom=headroom, logit_headroom=logit_headroom)
 
 
 def int8_train(tm, xs, ys, order):
@@ -183,11 +185,13 @@ class Task:
             m = float_finetune(self.keras, FIXED, self.xs, self.ys, self.order, lr)
             with contextlib.redirect_stdout(io.StringIO()):
                 deployed = tt.keras_to_int8_tflite(m, self.calib)
-            tr = tt.Trainer(tt.convert_tflite(deployed, scheme="classifier", progress=False), backend="tflm")
+            tr = tt.Trainer(tt.convert_tflite(deployed, scheme="classifier", progress=False, logit_headroom=1.0),
+                            backend="tflm")  # the model as the TF converter deployed it
             return tr.evaluate(eval_x, eval_y), None, FIXED
         scheme = row.get("scheme", FIXED)
         kw = dict(grad_dtype=row.get("grad_dtype", "float32"), qas=row.get("qas", True),
-                  rounding=row.get("rounding", "stochastic"), headroom=row.get("headroom", DEFAULT_WEIGHT_HEADROOM))
+                  rounding=row.get("rounding", "stochastic"), headroom=row.get("headroom", DEFAULT_WEIGHT_HEADROOM),
+                  logit_headroom=row.get("logit_headroom", DEFAULT_LOGIT_HEADROOM))
         if scheme.startswith("auto"):
             scheme = self.auto_scheme(scheme.partition("@")[2] or FIXED)
         tm = int8_model(self.int8, scheme, lr, self.seed, **kw)
@@ -226,6 +230,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "accuracy_table.json"))
     ap.add_argument("--rows", default="", help="row names to run, separated by ';' (labels contain commas; "
                     "default all); the other rows are kept from --out, which must exist")
+    ap.add_argument("--merge", default="", help="a second results file: its rows replace --out's rows of the "
+                    "same name (two --rows runs side by side), then the summary, table and plot are redone")
     args = ap.parse_args(argv)
     if args.quick:
         args.seeds, args.per_class, args.test_samples, args.held_out = "0", 40, 500, 100
@@ -238,17 +244,24 @@ def main(argv=None) -> int:
     rows = [(label, row) for label, row in PRECISION_ROWS] + \
            [(f"scheme {s}", dict(kind="int8", scheme=s)) for s in SCHEME_ROWS]
     wanted = {r.strip() for r in args.rows.split(";") if r.strip()}
-    unknown = wanted - {label for label, _ in rows}
+    unknown = wanted - {label for label, _ in rows} - {"(none)"}
     if unknown:
         ap.error(f"unknown rows {sorted(unknown)}; rows: {'; '.join(label for label, _ in rows)}")
     kept = {}
-    if wanted:
+    if wanted or args.merge:
         with open(args.out) as f:
             kept = {r["row"]: r for r in json.load(f)["rows"]}
+    if args.merge:
+        with open(args.merge) as f:
+            other = json.load(f)
+        kept.update({r["row"]: r for r in other["rows"] if r["row"] in set(other.get("rows_run", []))})
+        wanted = {"(none)"}
     per_seed: dict[str, list] = {label: [] for label, _ in rows}
+    runs_any = any(not wanted or label in wanted for label, _ in rows)
     for i, s in enumerate(seeds):
-        task = Task(s, args.per_class, args.epochs, args.test_samples)
-        xv, yv = validation_split(s, args.per_class, args.held_out)
+        if runs_any:
+            task = Task(s, args.per_class, args.epochs, args.test_samples)
+            xv, yv = validation_split(s, args.per_class, args.held_out)
         for label, row in rows:
             if wanted and label not in wanted:
                 r = kept[label]
@@ -301,6 +314,7 @@ def main(argv=None) -> int:
     out = {"date": time.strftime("%Y-%m-%d"), "machine": platform.platform(), "seeds": seeds,
            "per_class": args.per_class, "epochs": args.epochs, "test_samples": args.test_samples,
            "held_out_per_class": args.held_out,
+           "rows_run": sorted(per_seed if not wanted else wanted - {"(none)"}),
            "trainable_set_of_precision_rows": FIXED, "rows": results, "summary": summary,
            "seconds": round(time.time() - t0)}
     print("\n| row | learning rate (per seed) | test accuracy (mean +- std) | TFLM training arena |")

@@ -9,9 +9,9 @@ from tflm_train.reference.forward_graph import ForwardRunner
 
 def test_every_forward_tensor_matches_tflm(arch):
     data, shape = int8_model(arch)
-    # Headroom 1: the training graph's forward ops and weights are exactly the converted model's
+    # Headroom 1 (weights and logits): the training graph's forward ops and weights are exactly the converted model's
     # (with headroom, tests/test_headroom.py holds TFLM == reference on the rescaled graph).
-    tm = tt.convert_tflite(data, scheme="full", weight_headroom=1.0)
+    tm = tt.convert_tflite(data, scheme="full", weight_headroom=1.0, logit_headroom=1.0)
     interp = runtime.Interpreter.from_bytes(bytes(bytearray(data)), arena_size=1 << 20,
                                            intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
     # The training model keeps the tensor indices of the int8 model, so one runner checks both.
@@ -32,7 +32,8 @@ def test_every_forward_tensor_matches_tflm(arch):
 
 def test_trainer_predict_is_the_int8_logits(arch):
     data, shape = int8_model(arch)
-    tm = tt.convert_tflite(data, scheme="bias")  # bias-only: no weight is re-quantized
+    # bias-only: no weight is re-quantized; logits as converted
+    tm = tt.convert_tflite(data, scheme="bias", logit_headroom=1.0)
     interp = runtime.Interpreter.from_bytes(bytes(bytearray(data)), arena_size=1 << 20,
                                            intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
     tr = tt.Trainer(tm)

@@ -46,3 +46,31 @@ def test_bad_headroom_is_refused(bad):
     data, _ = int8_model("plain_cnn")
     with pytest.raises(tt.InputError, match="weight_headroom"):
         tt.convert_tflite(data, scheme="last:1", progress=False, weight_headroom=bad)
+
+
+def test_logit_headroom_widens_the_logits_and_keeps_the_function():
+    """logit_headroom=H: the logits' scale x H, zero point / H, at the op that requantizes into them; the
+    deployed function moves by at most one new step; TFLM and the reference still train identically."""
+    data, shape = int8_model("mobilenet_v2_style")
+    plain = tt.convert_tflite(data, scheme="last:2", progress=False, logit_headroom=1.0)
+    roomy = tt.convert_tflite(data, scheme="last:2", progress=False, logit_headroom=2.0)
+    q1 = io.qparams(plain.tensors[plain.graph.logitsTensor])
+    q2 = io.qparams(roomy.tensors[roomy.graph.logitsTensor])
+    np.testing.assert_allclose(q2.per_tensor_scale, 2 * q1.per_tensor_scale, rtol=1e-6)
+    assert abs(q2.per_tensor_zero_point - q1.per_tensor_zero_point / 2) <= 0.5
+    rng = np.random.default_rng(0)
+    p, r = tt.Trainer(plain, backend="tflm"), tt.Trainer(roomy, backend="tflm")
+    for _ in range(5):
+        x = rng.uniform(-1, 1, shape).astype(np.float32)
+        assert np.max(np.abs(p.predict(x) - r.predict(x))) <= q2.per_tensor_scale * 1.01
+    ref = tt.Trainer(roomy)
+    for i in range(3):
+        x = rng.uniform(-1, 1, shape).astype(np.float32)
+        assert ref.train_step(x, i % 4) == r.train_step(x, i % 4)
+
+
+@pytest.mark.parametrize("bad", [0.5, float("nan"), True, "2"])
+def test_logit_headroom_must_be_a_factor_of_at_least_one(bad):
+    data, _ = int8_model("plain_cnn")
+    with pytest.raises(tt.InputError, match="logit_headroom must be a number >= 1"):
+        tt.convert_tflite(data, scheme="last:2", progress=False, logit_headroom=bad)

@@ -4,7 +4,7 @@
                         [--scheme=last:2|bias|full|classifier|auto|sparse:...] [--sram_budget=96K]
                         [--calibration=calib.npz] [--train_data=data.npz] [--grad_dtype=float32|int8]
                         [--learning_rate=0.01] [--seed=0] [--patch=auto|none|OPS:RxC]
-                        [--weight_headroom=4]
+                        [--weight_headroom=4] [--logit_headroom=2]
     tflm-train inspect  m.train.tflite [--measure] [--plot=memory.png]
     tflm-train fit      m.train.tflite --data=train.npz [--epochs=1] [--eval_data=test.npz]
                         [--output=m.trained.tflite] [--backend=tflm|reference] [--plot=loss.png]
@@ -39,6 +39,8 @@ flags.DEFINE_float("learning_rate", None, "convert: SGD learning rate (default 0
 flags.DEFINE_integer("seed", 0, "convert / fit: seed (stochastic rounding, search, sample order)")
 flags.DEFINE_float("weight_headroom", 4.0, "convert: re-quantize the weight-trained layers with this many times "
                    "their scale, so trained weights can grow past the pretrained range (>= 1)")
+flags.DEFINE_float("logit_headroom", 2.0, "convert: widen the logits' int8 scale this many times, so fine-tuning "
+                   "can grow them past the pretrained range (>= 1)")
 flags.DEFINE_string("patch", "auto", "convert: patch-based first stage: auto, none, or OPS:RxC (e.g. 6:3x3)")
 flags.DEFINE_bool("measure", False, "inspect: also load the model in TFLM and report the measured arena")
 flags.DEFINE_string("plot", None, "inspect: memory timeline PNG; fit: loss curve PNG")
@@ -120,7 +122,8 @@ def cmd_convert(args: list[str]) -> int:
     _require(src, "input", "convert")
     out = FLAGS.output or re.sub(r"(\.tflite|\.keras|\.h5)?/?$", "", src) + ".train.tflite"
     kw = dict(scheme=FLAGS.scheme, grad_dtype=FLAGS.grad_dtype, learning_rate=FLAGS.learning_rate,
-              seed=FLAGS.seed, patch=parse_patch(FLAGS.patch), weight_headroom=FLAGS.weight_headroom)
+              seed=FLAGS.seed, patch=parse_patch(FLAGS.patch), weight_headroom=FLAGS.weight_headroom,
+              logit_headroom=FLAGS.logit_headroom)
     if FLAGS.sram_budget is not None:
         kw["sram_budget"] = parse_bytes(FLAGS.sram_budget)
     if FLAGS.train_data:
