@@ -244,9 +244,11 @@ def main(argv=None) -> int:
     rows = [(label, row) for label, row in PRECISION_ROWS] + \
            [(f"scheme {s}", dict(kind="int8", scheme=s)) for s in SCHEME_ROWS]
     wanted = {r.strip() for r in args.rows.split(";") if r.strip()}
-    unknown = wanted - {label for label, _ in rows} - {"(none)"}
+    unknown = wanted - {label for label, _ in rows}
     if unknown:
         ap.error(f"unknown rows {sorted(unknown)}; rows: {'; '.join(label for label, _ in rows)}")
+    # The rows this invocation measures; the others come from --out (and --merge).
+    to_run = set() if args.merge else wanted or {label for label, _ in rows}
     kept = {}
     if wanted or args.merge:
         with open(args.out) as f:
@@ -255,15 +257,13 @@ def main(argv=None) -> int:
         with open(args.merge) as f:
             other = json.load(f)
         kept.update({r["row"]: r for r in other["rows"] if r["row"] in set(other.get("rows_run", []))})
-        wanted = {"(none)"}
     per_seed: dict[str, list] = {label: [] for label, _ in rows}
-    runs_any = any(not wanted or label in wanted for label, _ in rows)
     for i, s in enumerate(seeds):
-        if runs_any:
+        if to_run:
             task = Task(s, args.per_class, args.epochs, args.test_samples)
             xv, yv = validation_split(s, args.per_class, args.held_out)
         for label, row in rows:
-            if wanted and label not in wanted:
+            if label not in to_run:
                 r = kept[label]
                 per_seed[label].append((r["learning_rate"][i], r["accuracy"][i], r["training_arena_bytes"][i],
                                         r["schemes"][i]))
@@ -314,7 +314,7 @@ def main(argv=None) -> int:
     out = {"date": time.strftime("%Y-%m-%d"), "machine": platform.platform(), "seeds": seeds,
            "per_class": args.per_class, "epochs": args.epochs, "test_samples": args.test_samples,
            "held_out_per_class": args.held_out,
-           "rows_run": sorted(per_seed if not wanted else wanted - {"(none)"}),
+           "rows_run": sorted(to_run),
            "trainable_set_of_precision_rows": FIXED, "rows": results, "summary": summary,
            "seconds": round(time.time() - t0)}
     print("\n| row | learning rate (per seed) | test accuracy (mean +- std) | TFLM training arena |")

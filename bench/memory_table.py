@@ -75,21 +75,16 @@ def measure(tflite: bytes, scheme, label: str, sram_budget: int | None = None) -
     return row
 
 
-def static_c_memory(tm) -> dict | None:
-    """The same training graph as generated static C (`tflm-train export-c --static`,
-    tflm_train.codegen on kernels/core, no interpreter): its planned arena (TFLM's non-persistent
-    plan: tensors and scratch) plus the trainable state it keeps in SRAM; the per-op data and
-    requantization constants TFLM keeps in its arena are flash here. This is the comparison with
-    the paper's TinyEngine, which is code generation too. None when the generator lacks an op."""
-    from tflm_train import codegen
+def static_c_memory(tm) -> dict:
+    """vs_stock.static_c_memory (the graph as generated static C: planned arena + trainable state, the
+    TinyEngine-kind comparison), or {"unsupported": why} when the generator lacks an op."""
     from tflm_train.errors import UnsupportedModelError
+    from vs_stock import static_c_memory as generated
 
     try:
-        prog = codegen.generate(tm, "model")
+        return generated(tm)
     except UnsupportedModelError as e:
         return {"unsupported": str(e)}
-    return {"arena_bytes": prog.arena_bytes, "trainable_bytes": prog.trainable_bytes,
-            "sram_bytes": prog.arena_bytes + prog.trainable_bytes}
 
 
 def main(argv=None) -> int:
@@ -139,7 +134,7 @@ def main(argv=None) -> int:
 def _static_c_cell(sc: dict) -> str:
     if "unsupported" in sc:
         return "n/a"
-    return f"{sc['sram_bytes'] / KB:.1f} KB ({sc['arena_bytes'] / KB:.1f} + {sc['trainable_bytes'] / KB:.1f})"
+    return f"{sc['total_bytes'] / KB:.1f} KB ({sc['arena_bytes'] / KB:.1f} + {sc['trainable_bytes'] / KB:.1f})"
 
 
 if __name__ == "__main__":

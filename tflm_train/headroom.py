@@ -12,10 +12,10 @@ scales because autodiff runs afterwards.
 The logits have the same problem one step later: the TF converter calibrates their int8 range on
 the pretraining task, and fine-tuning at float's learning rates pushes them past it (on the
 example's seed 2 at learning rate 0.1, 83 % of the held-out logits sat at the int8 limits and
-accuracy fell to 36 %, where float fine-tuning reached 69 %). `logit_headroom_bytes` widens the
-logits' scale by a factor (zero point divided by it) back to the op that requantizes into them; that
-op's multiplier follows the new scale, so the deployed model is the same function with coarser
-logits.
+accuracy fell to 36 %, where float fine-tuning reached 69 %). `widen_quantization` widens the
+logits' scale by a factor (zero point divided by it) along `logits_chain`, back to the op that
+requantizes into them (converter.with_logit_headroom applies both); that op's multiplier follows
+the new scale, so the deployed model is the same function with coarser logits.
 """
 from __future__ import annotations
 

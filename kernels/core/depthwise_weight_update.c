@@ -81,7 +81,7 @@ static void sums_by_input_f32(const tflmt_window* s, const float* g, const int8_
       const int8_t* xp = x + (y * s->in.w + xx) * c;
       for (int32_t c0 = 0; c0 < c; c0 += 8) {
         for (int32_t k = 0; k < 8; ++k) xf[k] = (float)((int32_t)xp[c0 + k] - xq.zero_point) * xq.scale;
-        taps_mla8((float* const*)list, n, c0 * (int32_t)sizeof(float), xf);
+        taps_mla8(list, n, c0 * (int32_t)sizeof(float), xf);
       }
     }
   }
