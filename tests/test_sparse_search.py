@@ -121,3 +121,18 @@ def test_contribution_analysis_survives_refused_steps(net):
     ys = [i % 4 for i in range(12)]
     tm = _auto(data, (floor + full) // 2, train_data=list(zip(xs, ys)), learning_rate=50.0, max_loss=1e-3)
     assert tm.search_result.gains.source == "data"
+
+
+def test_contribution_analysis_holds_out_every_class_of_sorted_data():
+    """Users often pass data sorted by class: the held-out share comes from every label, seeded."""
+    pairs = [(np.full(3, i, np.int8), label) for label in range(4) for i in range(10)]
+    fit, held = S._split(pairs, 0.3, seed=0)
+    assert sorted(y for _, y in held) == [0] * 3 + [1] * 3 + [2] * 3 + [3] * 3
+    assert sorted(y for _, y in fit) == [0] * 7 + [1] * 7 + [2] * 7 + [3] * 7
+    assert sorted(int(x[0]) * 10 + y for x, y in fit + held) == sorted(int(x[0]) * 10 + y for x, y in pairs)
+    assert [y for _, y in fit] != sorted(y for _, y in fit)  # trained in a shuffled order
+    again = S._split(pairs, 0.3, seed=0)
+    assert [(int(x[0]), y) for x, y in again[0]] == [(int(x[0]), y) for x, y in fit]
+    # One sample per label: nothing to hold out per label, yet the analysis still gets 2 held out.
+    fit, held = S._split([(np.zeros(1), y) for y in range(4)], 0.3, seed=0)
+    assert len(held) == 2 and len(fit) == 2
