@@ -24,10 +24,15 @@ static tflmt_status update_f32(const tflmt_window* s, const float* acc, const fl
 #if TFLMT_VFP_ASM
 #define TFLMT_DW_WU_BY_INPUT 1
 #define TFLMT_DW_WU_MAX_K 7
-/* For each of n (sum, gradient) pointer pairs, 8 sums += gradient * xf, each with its product
+/* For each of n (sum, gradient) pairs, 8 sums += gradient * xf, each with its product
  * rounded first (VMLA); `off` bytes added to both pointers. xf stays in s16-s23, the sums and
  * gradients come and go by VLDM / VSTM: 11 instructions for 8 multiply-adds. */
-static void taps_mla8(float* const* list, int32_t n, int32_t off, const float* xf) {
+typedef struct {
+  float* acc;
+  const float* g;
+} tap_pair; /* the asm loads both with one LDRD: the layout is two pointers, acc first */
+
+static void taps_mla8(const tap_pair* list, int32_t n, int32_t off, const float* xf) {
   float* a;
   const float* gp;
   __asm__ volatile(
@@ -62,7 +67,7 @@ static void taps_mla8(float* const* list, int32_t n, int32_t off, const float* x
 static void sums_by_input_f32(const tflmt_window* s, const float* g, const int8_t* x, tflmt_quant xq, float* acc) {
   const int32_t c = s->in.c, kw = s->kw;
   int32_t ti[TFLMT_DW_WU_MAX_K], oi[TFLMT_DW_WU_MAX_K], tj[TFLMT_DW_WU_MAX_K], oj[TFLMT_DW_WU_MAX_K];
-  float* list[2 * TFLMT_DW_WU_MAX_K * TFLMT_DW_WU_MAX_K];
+  tap_pair list[TFLMT_DW_WU_MAX_K * TFLMT_DW_WU_MAX_K];
   float xf[8];
   for (int32_t e = 0; e < s->kh * kw * c; ++e) acc[e] = 0.0f;
   for (int32_t y = 0; y < s->in.h; ++y) {
@@ -74,8 +79,8 @@ static void sums_by_input_f32(const tflmt_window* s, const float* g, const int8_
       int32_t n = 0;
       for (int32_t r = 0; r < nr; ++r) {
         for (int32_t q = 0; q < nc; ++q, ++n) {
-          list[2 * n] = acc + (ti[r] * kw + tj[q]) * c;
-          list[2 * n + 1] = (float*)(g + (oi[r] * s->out.w + oj[q]) * c);
+          list[n].acc = acc + (ti[r] * kw + tj[q]) * c;
+          list[n].g = g + (oi[r] * s->out.w + oj[q]) * c;
         }
       }
       const int8_t* xp = x + (y * s->in.w + xx) * c;
