@@ -10,8 +10,8 @@ class, batch 1, `--epochs` epochs, plain SGD. Rows:
   ablations of int8 + QAS: round to nearest, weight headroom 1x and 2x (default 4x);
   schemes classifier / bias-only / last-2 / last-3 / last-4 / last-6 / auto (budget = last-2's
   measured arena) / auto@last:3 and auto@last:6 (budget = last-K's measured arena); each auto scheme is searched
-  once per seed, its contribution analysis on the training samples at the rate that seed's last-2
-  was tuned to,
+  once per seed, its contribution analysis on the training samples around the rate that seed's
+  last-2 was tuned to (sparse/search.py: that rate and two lower ones),
   int8 + QAS, float32 gradients, each with its TFLM-measured training arena.
 
 Every int8 row runs on the TFLM backend (TFLM's MicroInterpreter + our kernels); a step the

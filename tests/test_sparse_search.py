@@ -136,3 +136,23 @@ def test_contribution_analysis_holds_out_every_class_of_sorted_data():
     # One sample per label: nothing to hold out per label, yet the analysis still gets 2 held out.
     fit, held = S._split([(np.zeros(1), y) for y in range(4)], 0.3, seed=0)
     assert len(held) == 2 and len(fit) == 2
+
+
+def test_a_gain_within_noise_counts_nothing_and_the_prior_breaks_ties(net):
+    rng = np.random.default_rng(0)
+    noisy = rng.normal(0.01, 1.0, 100)  # mean far inside one standard error
+    assert S._lower_bound(noisy) == 0.0
+    clear = rng.normal(0.5, 0.1, 100)
+    assert 0.45 < S._lower_bound(clear) < np.mean(clear)
+    data, *_ = net
+    prior = S.prior_gains(tt.tflite_io.read_model(data))
+    n = len(prior.weights)
+    flat = S.Gains([0.0] * (n + 1), [{r: 0.0 for r in S.RATIOS} for _ in range(n)], "data")
+    flat.weights[-1] = {r: float(r) for r in S.RATIOS}
+    mixed = S._prior_breaks_ties(flat, prior)
+    one = S.RATIOS[-1]
+    # Equal data gains are ordered as the prior orders them, and by no more than a thousandth.
+    order = np.argsort([w[one] for w in mixed.weights[:-1]], kind="stable")
+    assert list(order) == list(np.argsort([w[one] for w in prior.weights[:-1]], kind="stable"))
+    assert max(w[one] for w in mixed.weights[:-1]) <= 1e-3 * 1.0 + 1e-12
+    assert mixed.weights[-1][one] >= 1.0
