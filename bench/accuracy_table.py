@@ -7,7 +7,8 @@ class, batch 1, `--epochs` epochs, plain SGD. Rows:
   float32 TensorFlow fine-tuning of the same trainable set (the reference), and that model
   deployed as int8 through the TF converter (the int8 forward pass's own cost);
   int8 SGD without QAS; int8 + QAS with float32 gradients; int8 + QAS with int8 gradients;
-  ablations of int8 + QAS: round to nearest, weight headroom 1x and 2x (default 4x);
+  ablations of int8 + QAS: round to nearest, weight headroom 1x and 2x (default 4x), and
+  with every layer trained, weight headroom 1x and round to nearest;
   schemes classifier / bias-only / last-2 / last-3 / last-4 / last-6 / auto (budget = last-2's
   measured arena) / auto@last:3 and auto@last:6 (budget = last-K's measured arena); each auto scheme is searched
   once per seed, its contribution analysis on the training samples around the rate that seed's
@@ -69,6 +70,12 @@ PRECISION_ROWS = [
     ("float32 TF fine-tuning, all layers", dict(kind="float", scheme=f"last:{ALL_LAYERS}")),
     ("int8 SGD, no QAS, all layers", dict(kind="int8", qas=False, grad_dtype="float32", scheme="full")),
     ("int8 + QAS, all layers", dict(kind="int8", qas=True, grad_dtype="float32", scheme="full")),
+    # Where the all-layers gap comes from: the same with the weights as converted (no headroom), and
+    # with every update rounded to nearest (most are below half an LSB then).
+    ("int8 + QAS, all layers, weight headroom 1x",
+     dict(kind="int8", qas=True, grad_dtype="float32", scheme="full", headroom=1.0)),
+    ("int8 + QAS, all layers, nearest rounding",
+     dict(kind="int8", qas=True, grad_dtype="float32", scheme="full", rounding="nearest")),
     # ... and with the last 4 and 6 layers, whose trainable sets also mix weights and int32 biases of
     # depthwise and pointwise convs; their int8 + QAS rows are "scheme last:4" / "scheme last:6".
     ("float32 TF fine-tuning, last:4", dict(kind="float", scheme="last:4")),
