@@ -156,3 +156,14 @@ def test_a_gain_within_noise_counts_nothing_and_the_prior_breaks_ties(net):
     assert list(order) == list(np.argsort([w[one] for w in prior.weights[:-1]], kind="stable"))
     assert max(w[one] for w in mixed.weights[:-1]) <= 1e-3 * 1.0 + 1e-12
     assert mixed.weights[-1][one] >= 1.0
+
+
+@pytest.mark.parametrize("bad, what", [(0.5, "0.5"), ("a", "'a'"), ([1, 2], r"\[1, 2\]"), (None, "None")])
+def test_contribution_analysis_refuses_a_label_that_is_not_a_class(net, bad, what):
+    data, shape, floor, full = net
+    xs = [np.zeros(shape, np.int8) for _ in range(6)]
+    ys = [0, 1, 2, bad, 0, 1]
+    with pytest.raises(InputError, match=rf"train_data item 3: the label must be one integer class, got {what}"):
+        _auto(data, (floor + full) // 2, train_data=list(zip(xs, ys)))
+    with pytest.raises(InputError, match="train_data item 1 is not an"):
+        _auto(data, (floor + full) // 2, train_data=[(xs[0], 0), (xs[1],), (xs[2], 1), (xs[3], 2)])

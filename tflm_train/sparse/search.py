@@ -111,7 +111,7 @@ def data_gains(tflite: bytes, train_data, *, grad_dtype: str, learning_rate: flo
     from ..converter import DEFAULT_LEARNING_RATE, convert_tflite
     from ..runtime import Trainer
 
-    pairs = [(np.asarray(x), int(y)) for x, y in train_data]
+    pairs = _pairs(train_data)
     if len(pairs) < 4:
         raise InputError(f"train_data has {len(pairs)} samples; contribution analysis needs at least 4")
     fit, held = _split(pairs, holdout, seed)
@@ -186,6 +186,25 @@ def _prior_breaks_ties(data: Gains, prior: Gains) -> Gains:
     eps = 1e-3 * top / max(max(max(w.values()) for w in prior.weights), max(prior.bias), 1e-12)
     return Gains([b + eps * p for b, p in zip(data.bias, prior.bias)],
                  [{r: w[r] + eps * pw[r] for r in RATIOS} for w, pw in zip(data.weights, prior.weights)], data.source)
+
+
+def _pairs(train_data) -> list[tuple[np.ndarray, int]]:
+    """(x, label) pairs; a label must be one integer class (0.5 is not silently class 0)."""
+    pairs = []
+    for i, item in enumerate(train_data):
+        try:
+            x, y = item
+        except (TypeError, ValueError):
+            raise InputError(f"train_data item {i} is not an (x, label) pair") from None
+        v = np.asarray(y)
+        ok = v.size == 1 and v.dtype.kind in "iuf"
+        if ok and v.dtype.kind == "f":
+            f = float(v.reshape(()))
+            ok = np.isfinite(f) and f == int(f)
+        if not ok:
+            raise InputError(f"train_data item {i}: the label must be one integer class, got {y!r}")
+        pairs.append((np.asarray(x), int(v.reshape(()))))
+    return pairs
 
 
 def _split(pairs: list, holdout: float, seed: int) -> tuple[list, list]:
