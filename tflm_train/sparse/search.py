@@ -15,7 +15,7 @@ Gains come from either
     (the baseline) and the classifier plus one component, on the TFLM backend,
     batch 1; the gain is the drop of the mean held-out loss against the baseline
     (clipped at 0: a component that does not help is never worth memory). Each run
-    takes the best of ANALYSIS_RATES (decades around the user's rate): at one rate
+    takes the best of ANALYSIS_RATES (a decade below the user's rate up to it): at one rate
     the baseline itself may be far off its best (the classifier alone at the rate
     a deeper scheme wants), and then every component "gains" by repairing that,
     which says nothing about what it adds and breaks the additive model. A gain
@@ -116,7 +116,8 @@ def data_gains(tflite: bytes, train_data, *, grad_dtype: str, learning_rate: flo
         raise InputError(f"train_data has {len(pairs)} samples; contribution analysis needs at least 4")
     fit, held = _split(pairs, holdout, seed)
     model = io.read_model(tflite, "input model")
-    n = len(weighted_layers(parse_forward_ops(model)))
+    wl = weighted_layers(parse_forward_ops(model))
+    n = len(wl)
     layers = list(range(n)) if layers is None else layers
     bias_depths = sorted(set(bias_depths or _default_depths(n)))
 
@@ -138,9 +139,9 @@ def data_gains(tflite: bytes, train_data, *, grad_dtype: str, learning_rate: flo
         """Per held-out sample losses at the rate of lowest mean."""
         return min((losses_at(scheme, rate * 10.0 ** e) for e in ANALYSIS_RATES), key=lambda v: v.mean())
 
-    # A ratio that selects as many channels as a larger one is the same scheme: measured once.
+    # A ratio that selects as many channels as a larger one is the same scheme (select_channels): measured once.
     t = model.subgraphs[0].tensors
-    wl = weighted_layers(parse_forward_ops(model))
+
     def channels(i: int, r: Fraction) -> int:
         return max(1, int(r * io.shape(t[wl[i].weight])[-1]))
 
