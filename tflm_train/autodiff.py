@@ -41,6 +41,7 @@ class Settings:
     seed: int
     qas: bool = True  # False: the ablation without Quantization-Aware Scaling (qas.py)
     max_loss: float | None = None  # divergence guard; None: DIVERGENCE_FRACTION of the largest possible loss
+    residual: bool = False  # update_precision "int16": a residual byte per trained weight (16-bit updates)
 
 
 @dataclass
@@ -244,8 +245,15 @@ class _Builder:
         o.qasScale, o.inputChannels = [float(v) for v in factors], channels
         self._update_common(o)
         x = self.gathered.get(op.index, op.x)
-        idx = self.emit(f"TFLMT_{_PREFIX[op.kind]}_WEIGHT_UPDATE", [self.label, *g, x, op.weight], [], o)
+        ins = [self.label, *g, x, op.weight]
+        if self.st.residual:  # zero residual bytes, trained state like the weights (ParamKind.RESIDUAL)
+            residual = io.add_tensor(self.m, f"{self.name(op.weight)}/residual", tuple(wshape), T.INT8,
+                                     data=bytes(int(np.prod(wshape))))
+            ins.append(residual)
+        idx = self.emit(f"TFLMT_{_PREFIX[op.kind]}_WEIGHT_UPDATE", ins, [], o)
         self.add_trainable(op, op.weight, G.ParamKind.WEIGHT, axis, factors, idx, channels)
+        if self.st.residual:
+            self.add_trainable(op, residual, G.ParamKind.RESIDUAL, axis, factors, idx, channels)
 
     def bias_update(self, op: ForwardOp, g: tuple[int, ...]) -> None:
         qb = io.qparams(self.t[op.bias])

@@ -3,6 +3,7 @@
     tflm-train convert  --input=model.tflite|model.keras|saved_model_dir --output=m.train.tflite
                         [--scheme=last:2|bias|full|classifier|auto|sparse:...] [--sram_budget=96K]
                         [--calibration=calib.npz] [--train_data=data.npz] [--grad_dtype=float32|int8]
+                        [--update_precision=int8|int16]
                         [--learning_rate=0.01] [--seed=0] [--patch=auto|none|OPS:RxC]
                         [--weight_headroom=4] [--logit_headroom=2]
     tflm-train inspect  m.train.tflite [--measure] [--plot=memory.png]
@@ -35,6 +36,8 @@ flags.DEFINE_string("sram_budget", None, "convert --scheme=auto: training arena 
 flags.DEFINE_string("calibration", None, "convert: .npz of representative inputs (x) for a Keras/SavedModel input")
 flags.DEFINE_string("train_data", None, "convert --scheme=auto: .npz (x, y) for the contribution analysis")
 flags.DEFINE_enum("grad_dtype", "float32", ["float32", "int8"], "convert: gradient dtype of the backward ops")
+flags.DEFINE_enum("update_precision", "int8", ["int8", "int16"],
+                  "convert: int16 adds one residual byte per trained weight (16-bit weight updates)")
 flags.DEFINE_float("learning_rate", None, "convert: SGD learning rate (default 0.01)")
 flags.DEFINE_integer("seed", 0, "convert / fit: seed (stochastic rounding, search, sample order)")
 flags.DEFINE_float("weight_headroom", 4.0, "convert: re-quantize the weight-trained layers with this many times "
@@ -121,7 +124,8 @@ def cmd_convert(args: list[str]) -> int:
     src = FLAGS.input or (args[0] if args else None)
     _require(src, "input", "convert")
     out = FLAGS.output or re.sub(r"(\.tflite|\.keras|\.h5)?/?$", "", src) + ".train.tflite"
-    kw = dict(scheme=FLAGS.scheme, grad_dtype=FLAGS.grad_dtype, learning_rate=FLAGS.learning_rate,
+    kw = dict(scheme=FLAGS.scheme, grad_dtype=FLAGS.grad_dtype, update_precision=FLAGS.update_precision,
+              learning_rate=FLAGS.learning_rate,
               seed=FLAGS.seed, patch=parse_patch(FLAGS.patch), weight_headroom=FLAGS.weight_headroom,
               logit_headroom=FLAGS.logit_headroom)
     if FLAGS.sram_budget is not None:
@@ -176,7 +180,7 @@ def describe(tm: TrainingModel) -> str:
         name = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
         tshape = io.shape(sg.tensors[t.tensor])
         n_ch = len(t.inputChannels) if t.inputChannels is not None and len(t.inputChannels) else tshape[-1]
-        kind = "weight" if t.kind == G.ParamKind.WEIGHT else "bias"
+        kind = {G.ParamKind.WEIGHT: "weight", G.ParamKind.BIAS: "bias"}.get(t.kind, "resid")
         lines.append(f"{name[-48:]:48} {kind:6} {str(tshape):18} {f'{n_ch}/{tshape[-1]}':>9} {t.stateBytes:>8}")
     return "\n".join(lines)
 

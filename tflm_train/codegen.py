@@ -269,12 +269,12 @@ class _Emitter:
             return self.ptr(outs[0]), self.ptr(outs[1], "float")
         return self.ptr(outs[0], "float"), ""
 
-    def sgd(self, o) -> str:
+    def sgd(self, o, residual: str = "NULL") -> str:
         k = self.n_updates
         self.n_updates += 1
         self.update_init.append(int(o.initialStep))
         return (f"tflmt_sgd sgd = {{{_cfloat(o.learningRate)}, {1 if o.rounding == 0 else 0}, {int(o.seed)}u, "
-                f"{int(o.opUid)}u, steps[{k}]}};"), f"++steps[{k}];"
+                f"{int(o.opUid)}u, steps[{k}], {residual}}};"), f"++steps[{k}];"
 
     def training(self, op) -> list[str]:
         n, o, ins, outs = op.name, op.options, op.inputs, op.outputs
@@ -369,7 +369,7 @@ class _Emitter:
                 idx = self.new_array("int32_t", "chan", o.inputChannels)
                 lines.append(f"static const tflmt_channel_map cm = {{{idx}, {wsh[-1]}}};")
                 cmap = "&cm"
-            sgd, bump = self.sgd(o)
+            sgd, bump = self.sgd(o, self.ptr(ins[k + 2]) if len(ins) > k + 2 else "NULL")
             lines.append(sgd)
             nv = "_naive" if self.naive else ""
             scratch = f"arena + {self.scratch_offset[op.index]}" if op.index in self.scratch_offset else "NULL"

@@ -29,6 +29,7 @@ DEFAULT_WEIGHT_HEADROOM = 4.0
 # usable on the example's seed whose logits saturated (36 % -> 68 %; 4x: the same) (headroom.py).
 DEFAULT_LOGIT_HEADROOM = 2.0
 PRODUCER = "tflm-train 0.1.0"
+UPDATE_PRECISIONS = ("int8", "int16")
 
 
 def convert(model, representative_data, *, scheme="bias", grad_dtype: str = "float32",
@@ -36,7 +37,7 @@ def convert(model, representative_data, *, scheme="bias", grad_dtype: str = "flo
             sram_budget: int | None = None, train_data=None, progress: bool = True,
             patch="auto", qas: bool = True, max_loss: float | None = None,
             weight_headroom: float = DEFAULT_WEIGHT_HEADROOM,
-            logit_headroom: float = DEFAULT_LOGIT_HEADROOM) -> TrainingModel:
+            logit_headroom: float = DEFAULT_LOGIT_HEADROOM, update_precision: str = "int8") -> TrainingModel:
     """Keras model (or SavedModel path) -> full-int8 .tflite (TF converter) -> training model.
 
     representative_data: an array of samples [N, ...] or an iterable of samples, as the
@@ -47,7 +48,8 @@ def convert(model, representative_data, *, scheme="bias", grad_dtype: str = "flo
     return convert_tflite(int8, scheme=scheme, grad_dtype=grad_dtype, learning_rate=learning_rate,
                           seed=seed, rounding=rounding, sram_budget=sram_budget, train_data=train_data,
                           progress=progress, patch=patch, qas=qas, max_loss=max_loss,
-                          weight_headroom=weight_headroom, logit_headroom=logit_headroom)
+                          weight_headroom=weight_headroom, logit_headroom=logit_headroom,
+                          update_precision=update_precision)
 
 
 def keras_to_int8_tflite(model, representative_data) -> bytes:
@@ -100,7 +102,7 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
                    seed: int = 0, rounding: str = "stochastic", sram_budget: int | None = None,
                    train_data=None, progress: bool = True, patch="auto", qas: bool = True,
                    max_loss: float | None = None, weight_headroom: float = DEFAULT_WEIGHT_HEADROOM,
-                   logit_headroom: float = DEFAULT_LOGIT_HEADROOM) -> TrainingModel:
+                   logit_headroom: float = DEFAULT_LOGIT_HEADROOM, update_precision: str = "int8") -> TrainingModel:
     """Any int8 .tflite (bytes or path) that TFLM runs -> training model.
 
     scheme: "full", "bias", "classifier", "last:K", a SparseScheme (or its text form), or
@@ -116,6 +118,9 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
     scale, so their weights can grow past the pretrained range (headroom.py). 1: as converted.
     logit_headroom: >= 1; the logits' int8 scale is widened this many times (zero point divided by
     it) where an op requantizes into them, so fine-tuning can grow them (headroom.py). 1: as converted.
+    update_precision: "int8" (the paper's: each step rounded to a whole LSB of the int8 weight) or
+    "int16": one residual byte per trained weight (1 B more each), so weight * 256 + residual takes
+    the steps at 1/256 LSB and steps far below an LSB add up (bench/update_precision.py).
     """
     headroom = check_factor(weight_headroom)
     tflite = with_logit_headroom(tflite, check_factor(logit_headroom, "logit_headroom"))
@@ -124,12 +129,12 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
         data, _ = io.read_bytes(tflite, "input model")
         search_result = auto_scheme(data, sram_budget, train_data, grad_dtype=grad_dtype,
                                     learning_rate=learning_rate, seed=seed, progress=progress, patch=patch,
-                                    max_loss=max_loss)
+                                    max_loss=max_loss, update_precision=update_precision)
         scheme = search_result.scheme
     elif sram_budget is not None or train_data is not None:
         raise InputError('sram_budget and train_data are used by scheme="auto" only')
     model = io.read_model(tflite, "input model")
-    settings = _settings(grad_dtype, learning_rate, seed, rounding)
+    settings = _settings(grad_dtype, learning_rate, seed, rounding, update_precision)
     settings.qas = bool(qas)
     if max_loss is not None and not (isinstance(max_loss, (int, float)) and max_loss >= 0):
         raise InputError(f"max_loss must be a number >= 0 (or None for the default), got {max_loss!r}")
@@ -174,7 +179,7 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
 
 
 
-def _settings(grad_dtype: str, learning_rate, seed, rounding: str) -> autodiff.Settings:
+def _settings(grad_dtype: str, learning_rate, seed, rounding: str, update_precision: str = "int8") -> autodiff.Settings:
     if grad_dtype not in autodiff.GRAD_DTYPES:
         raise InputError(f"grad_dtype must be 'float32' or 'int8', got {grad_dtype!r}")
     if rounding not in autodiff.ROUNDINGS:
@@ -184,7 +189,10 @@ def _settings(grad_dtype: str, learning_rate, seed, rounding: str) -> autodiff.S
         raise InputError(f"learning_rate must be a positive finite number, got {learning_rate!r}")
     if not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**32:
         raise InputError(f"seed must be an integer in [0, 2**32), got {seed!r}")
-    return autodiff.Settings(autodiff.GRAD_DTYPES[grad_dtype], lr, autodiff.ROUNDINGS[rounding], int(seed))
+    if update_precision not in UPDATE_PRECISIONS:
+        raise InputError(f"update_precision must be 'int8' or 'int16', got {update_precision!r}")
+    return autodiff.Settings(autodiff.GRAD_DTYPES[grad_dtype], lr, autodiff.ROUNDINGS[rounding], int(seed),
+                             residual=update_precision == "int16")
 
 
 def with_logit_headroom(tflite, factor: float) -> bytes:
@@ -295,9 +303,10 @@ def _patched(tg: _TrainingGraph, plan: PatchPlan, required: bool) -> _TrainingGr
 class MemorySizer:
     """Analytic training arena of many schemes of one model, without writing a file per scheme (for the search)."""
 
-    def __init__(self, tflite: bytes, grad_dtype: str = "float32", seed: int = 0, patch="auto"):
+    def __init__(self, tflite: bytes, grad_dtype: str = "float32", seed: int = 0, patch="auto",
+                 update_precision: str = "int8"):
         self._model = io.read_model(tflite, "input model")
-        self._settings = _settings(grad_dtype, None, seed, "stochastic")
+        self._settings = _settings(grad_dtype, None, seed, "stochastic", update_precision)
         self._logits, self._fops = prepare_forward(self._model)
         self._patch, self._required = _patch_plan(self._model, patch)
 

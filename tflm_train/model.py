@@ -147,6 +147,7 @@ class TrainingModel:
             raise ModelFormatError(f"{where}: missing optimizer or invalid learning rate")
         ops_by_index = {op.index: op for op in self.train_ops}
         users = io.buffer_users(self.model)
+        residual_of = {t.updateOp: t for t in g.trainables or [] if t.kind == G.ParamKind.RESIDUAL}
         for t in g.trainables or []:
             tname = t.name.decode("utf-8", "replace") if isinstance(t.name, bytes) else t.name
             label = f"{where}: trainable '{tname}'"
@@ -158,8 +159,15 @@ class TrainingModel:
                                        "training it would change them too; convert the model again (tflm-train "
                                        "gives every trained tensor its own buffer)")
             up = ops_by_index.get(t.updateOp)
-            if up is None or up.name not in UPDATE_OPS or up.inputs[-1] != t.tensor:
+            # A weight update with residual bytes (update_precision "int16") takes them after the weights.
+            at = -2 if t.kind == G.ParamKind.WEIGHT and t.updateOp in residual_of else -1
+            if up is None or up.name not in UPDATE_OPS or len(up.inputs) < 2 or up.inputs[at] != t.tensor:
                 raise ModelFormatError(f"{label}: update op {t.updateOp} does not update tensor {t.tensor}")
+            if t.kind == G.ParamKind.RESIDUAL and (
+                    not up.name.endswith("_WEIGHT_UPDATE") or sg.tensors[t.tensor].type != io.TensorType.INT8
+                    or io.shape(sg.tensors[t.tensor]) != io.shape(sg.tensors[up.inputs[-2]])):
+                raise ModelFormatError(f"{label}: residual bytes must be int8, of the shape of the weights op "
+                                       f"{t.updateOp} updates")
             shp = io.shape(sg.tensors[t.tensor])
             if not 0 <= t.channelAxis < len(shp) or len(t.qasScale) != shp[t.channelAxis]:
                 raise ModelFormatError(f"{label}: {len(t.qasScale)} QAS scales for {shp} (axis {t.channelAxis})")
@@ -175,6 +183,9 @@ class TrainingModel:
             if t.kind == G.ParamKind.WEIGHT and [int(c) for c in (op_chans if op_chans is not None else [])] != chans:
                 raise ModelFormatError(f"{label}: update mask differs between metadata and op {t.updateOp}")
         for op in self.train_ops:
+            if op.name.endswith("_WEIGHT_UPDATE") and len(op.inputs) != 3 + (
+                    2 if g.gradDtype == G.GradDType.INT8 else 1) + (op.index in residual_of):
+                raise ModelFormatError(f"{where}: operator {op.index} ({op.name}) has {len(op.inputs)} inputs")
             dtype = getattr(op.options, "gradDtype", g.gradDtype)
             if dtype != g.gradDtype:
                 raise ModelFormatError(f"{where}: operator {op.index} ({op.name}) has gradient dtype {dtype}, the "

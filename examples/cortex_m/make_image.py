@@ -30,12 +30,13 @@ from tflm_train import codegen  # noqa: E402
 from tflm_train import tflite_io as io  # noqa: E402
 
 
-def fashion_mnist_example(scheme: str, grad_dtype: str, steps: int, seed: int):
+def fashion_mnist_example(scheme: str, grad_dtype: str, steps: int, seed: int, update_precision: str = "int8"):
     """The README's example: pretrained on classes 0-4, trained on real samples of classes 5-9."""
     import quickstart as q
 
     keras_model, calibration = q.pretrain(seed, arch="mcu")
-    tm = tt.convert(keras_model, calibration, scheme=scheme, grad_dtype=grad_dtype, seed=seed, progress=False)
+    tm = tt.convert(keras_model, calibration, scheme=scheme, grad_dtype=grad_dtype, seed=seed, progress=False,
+                    update_precision=update_precision)
     xs, ys, _, _ = q.new_task(max(1, (steps + 4) // 5), seed, 10)
     return tm, xs[:steps], ys[:steps]
 
@@ -108,6 +109,8 @@ def main(argv=None) -> int:
                    help="fashion_mnist, a zoo backbone (mcunet, mbv2, proxyless) or a .train.tflite")
     p.add_argument("--scheme", default=None, help="default: last:2 (fashion_mnist), paper (zoo: the ~100 KB scheme)")
     p.add_argument("--grad_dtype", default="float32", choices=["float32", "int8"])
+    p.add_argument("--update_precision", default="int8", choices=["int8", "int16"],
+                   help="int16: a residual byte per trained weight (the Fashion-MNIST example only)")
     p.add_argument("--steps", type=int, default=None, help="default: 20 (fashion_mnist), 2 (zoo)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--patch", default="none", choices=["none", "auto"],
@@ -115,7 +118,8 @@ def main(argv=None) -> int:
                         "as the instruction-count table)")
     a = p.parse_args(argv)
     if a.model == "fashion_mnist":
-        tm, xs, ys = fashion_mnist_example(a.scheme or "last:2", a.grad_dtype, a.steps or 20, a.seed)
+        tm, xs, ys = fashion_mnist_example(a.scheme or "last:2", a.grad_dtype, a.steps or 20, a.seed,
+                                           a.update_precision)
     elif a.model.endswith(".tflite"):
         tm = tt.load(a.model)
         shape, _, _ = tm.input_details()

@@ -18,13 +18,13 @@ size_t tflmt_conv_weight_update_scratch_size(const tflmt_window* s) {
 /* One tap's row of output channel o from `base` (its first weight index): x channel c's
  * gradient is acc[c] (float32) or acc[c] * acc_scale (int32, when acc_i is set). Without a
  * channel map the weights are consecutive; `stochastic` is a constant at each call. */
-static TFLMT_ALWAYS_INLINE void update_row(int8_t* w, uint32_t base, const float* acc, const int32_t* acc_i,
+static TFLMT_ALWAYS_INLINE void update_row(int8_t* w, int8_t* res, uint32_t base, const float* acc, const int32_t* acc_i,
                                            float acc_scale, int32_t xc, const tflmt_channel_map* map, float qas,
                                            float lr, int stochastic, uint32_t stream) {
   for (int32_t c = 0; c < xc; ++c) {
     const uint32_t idx = base + (uint32_t)tflmt_map_index(map, c);
     const float grad = acc_i ? (float)acc_i[c] * acc_scale : acc[c];
-    w[idx] = tflmt_sgd_step(w[idx], grad, qas, lr, stochastic, stream, idx);
+    tflmt_weight_step(w, res, idx, grad, qas, lr, stochastic, stream);
   }
 }
 
@@ -40,9 +40,9 @@ static TFLMT_ALWAYS_INLINE void update_channel(const tflmt_window* s, int32_t o,
     const float* a = acc ? acc + t * xc : NULL;
     const int32_t* ai = acc_i ? acc_i + t * xc : NULL;
     if (map) {
-      update_row(w, base, a, ai, acc_scale, xc, map, q, lr, sgd->stochastic, stream);
+      update_row(w, sgd->residual, base, a, ai, acc_scale, xc, map, q, lr, sgd->stochastic, stream);
     } else {
-      update_row(w, base, a, ai, acc_scale, xc, NULL, q, lr, sgd->stochastic, stream);
+      update_row(w, sgd->residual, base, a, ai, acc_scale, xc, NULL, q, lr, sgd->stochastic, stream);
     }
   }
 }
@@ -178,7 +178,7 @@ static void pointwise_update8_f32(const tflmt_window* s, int32_t o0, const float
       const int32_t o = o0 + b;
       for (int32_t j = 0; j < 2; ++j) {
         const uint32_t idx = (uint32_t)(o * wc + tflmt_map_index(map, c + j));
-        w[idx] = tflmt_sgd_step(w[idx], sums[8 * j + b], qas[o], lr, sgd->stochastic, stream, idx);
+        tflmt_weight_step(w, sgd->residual, idx, sums[8 * j + b], qas[o], lr, sgd->stochastic, stream);
       }
     }
   }

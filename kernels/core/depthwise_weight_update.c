@@ -16,7 +16,7 @@ static tflmt_status update_f32(const tflmt_window* s, const float* acc, const fl
   for (int32_t e = 0; e < kc; ++e) {
     const int32_t k = tflmt_map_index(channels, e % c);
     const uint32_t idx = (uint32_t)((e / c) * gc + k);
-    w[idx] = tflmt_sgd_weight(w[idx], acc[e], qas[k], sgd, stream, idx);
+    tflmt_weight_step(w, sgd->residual, idx, acc[e], qas[k], sgd->learning_rate, sgd->stochastic, stream);
   }
   return TFLMT_OK;
 }
@@ -168,7 +168,8 @@ static tflmt_status update_s8(const tflmt_window* s, const int32_t* acc, float a
   for (int32_t e = 0; e < kc; ++e) {
     const int32_t k = tflmt_map_index(channels, e % c);
     const uint32_t idx = (uint32_t)((e / c) * gc + k);
-    w[idx] = tflmt_sgd_weight(w[idx], (float)acc[e] * acc_scale, qas[k], sgd, stream, idx);
+    tflmt_weight_step(w, sgd->residual, idx, (float)acc[e] * acc_scale, qas[k], sgd->learning_rate, sgd->stochastic,
+                      stream);
   }
   return TFLMT_OK;
 }

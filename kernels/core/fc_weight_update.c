@@ -5,14 +5,14 @@
 /* Row o's update: x element n's gradient is gv * ((x[n] - zp) * scale) in float32, or
  * (gv_i * (x[n] - zp)) * scale from an int8 gradient (gv_i != 0 selects it: a constant 0 in
  * the float32 instance; `map`'s NULL-ness is a constant at each call). */
-static TFLMT_ALWAYS_INLINE void fc_row(int8_t* w, uint32_t row0, int32_t in_n, const int8_t* x, tflmt_quant xq,
+static TFLMT_ALWAYS_INLINE void fc_row(int8_t* w, int8_t* res, uint32_t row0, int32_t in_n, const int8_t* x, tflmt_quant xq,
                                        float gv, int32_t gv_i, float scale, const tflmt_channel_map* map, float qas,
                                        float lr, int stochastic, uint32_t stream) {
   for (int32_t n = 0; n < in_n; ++n) {
     const uint32_t idx = row0 + (uint32_t)tflmt_map_index(map, n);
     const float grad = gv_i ? (float)(gv_i * ((int32_t)x[n] - xq.zero_point)) * scale
                             : gv * ((float)((int32_t)x[n] - xq.zero_point) * xq.scale);
-    w[idx] = tflmt_sgd_step(w[idx], grad, qas, lr, stochastic, stream, idx);
+    tflmt_weight_step(w, res, idx, grad, qas, lr, stochastic, stream);
   }
 }
 
@@ -27,9 +27,9 @@ static TFLMT_ALWAYS_INLINE void fc_update(int32_t out_n, int32_t in_n, const flo
     if (g ? gv == 0.0f : gv_i == 0) continue;
     const uint32_t row0 = (uint32_t)(o * tflmt_map_channels(map, in_n));
     if (map) {
-      fc_row(w, row0, in_n, x, xq, gv, gv_i, scale, map, qas[o], lr, sgd->stochastic, stream);
+      fc_row(w, sgd->residual, row0, in_n, x, xq, gv, gv_i, scale, map, qas[o], lr, sgd->stochastic, stream);
     } else {
-      fc_row(w, row0, in_n, x, xq, gv, gv_i, scale, NULL, qas[o], lr, sgd->stochastic, stream);
+      fc_row(w, sgd->residual, row0, in_n, x, xq, gv, gv_i, scale, NULL, qas[o], lr, sgd->stochastic, stream);
     }
   }
 }

@@ -119,6 +119,31 @@ static TFLMT_ALWAYS_INLINE int8_t tflmt_sgd_step(int8_t v, float grad, float qas
   return (int8_t)n;
 }
 
+/* The weight step with a residual byte (tflmt_sgd.residual): w[index] and r[index] updated together.
+ * Out of line: it is the uncommon path of every weight update and flash is the budget. */
+void tflmt_sgd_step16(int8_t* w, int8_t* r, float grad, float qas, float learning_rate, int stochastic,
+                      uint32_t stream, uint32_t index);
+
+/* w[idx]'s step, through its residual byte when res (tflmt_sgd.residual) is set. */
+static TFLMT_ALWAYS_INLINE void tflmt_weight_step(int8_t* w, int8_t* res, uint32_t idx, float grad, float qas,
+                                                  float learning_rate, int stochastic, uint32_t stream) {
+  if (res) {
+    tflmt_sgd_step16(w + idx, res + idx, grad, qas, learning_rate, stochastic, stream, idx);
+  } else {
+    w[idx] = tflmt_sgd_step(w[idx], grad, qas, learning_rate, stochastic, stream, idx);
+  }
+}
+
+/* The naive loop nests' form: the spec's 64-bit step, or the residual step. */
+static inline void tflmt_weight_step_reference(int8_t* w, uint32_t idx, float grad, float qas, const tflmt_sgd* sgd,
+                                               uint32_t stream) {
+  if (sgd->residual) {
+    tflmt_sgd_step16(w + idx, sgd->residual + idx, grad, qas, sgd->learning_rate, sgd->stochastic, stream, idx);
+  } else {
+    w[idx] = tflmt_sgd_weight_reference(w[idx], grad, qas, sgd, stream, idx);
+  }
+}
+
 static inline int8_t tflmt_sgd_weight(int8_t v, float grad, float qas, const tflmt_sgd* sgd, uint32_t stream,
                                       uint32_t index) {
   return tflmt_sgd_step(v, grad, qas, sgd->learning_rate, sgd->stochastic, stream, index);

@@ -99,7 +99,7 @@ static void test_weight_updates(void) {
     fill_s8(gq, ng, -127, 127);
     for (int i = 0; i < 24; ++i) qas[i] = 20.0f + (float)i;
     const tflmt_quant xq = {0.05f, rand_int(-10, 10)};
-    const tflmt_sgd sgd = {0.01f, (int32_t)(t % 2), 7u, (uint32_t)t, 3u};
+    const tflmt_sgd sgd = {0.01f, (int32_t)(t % 2), 7u, (uint32_t)t, 3u, NULL};
     size_t scratch_bytes = 0;
     if (kind == 0) scratch_bytes = tflmt_conv_weight_update_scratch_size(&s);
     if (kind == 1) scratch_bytes = tflmt_depthwise_weight_update_scratch_size(&s);
@@ -213,7 +213,7 @@ static void test_depthwise_update_wide(void) {
     fill_f32(g, ng);
     for (int i = 0; i < 24; ++i) qas[i] = 20.0f + (float)i;
     const tflmt_quant xq = {0.05f, rand_int(-10, 10)};
-    const tflmt_sgd sgd = {0.01f, (int32_t)(t % 2), 7u, (uint32_t)t, 3u};
+    const tflmt_sgd sgd = {0.01f, (int32_t)(t % 2), 7u, (uint32_t)t, 3u, NULL};
     void* scratch = malloc(tflmt_depthwise_weight_update_scratch_size(&s));
     const tflmt_status a = tflmt_depthwise_weight_update_f32(&s, g, x, xq, qas, NULL, &sgd, w1, scratch);
     const tflmt_status b = tflmt_depthwise_weight_update_f32_naive(&s, g, x, xq, qas, NULL, &sgd, w2, NULL);

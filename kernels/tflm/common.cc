@@ -38,11 +38,12 @@ TfLiteStatus PrepareCommon(const char* op, TfLiteContext* ctx, TfLiteNode* node,
     if (*dtype != kGradFloat32 && *dtype != kGradInt8) TFLMT_FAIL(op, "unknown gradient dtype %d", (int)*dtype);
     width = GradWidth(*dtype);
   }
-  const int inputs = arity.fixed_inputs + arity.grad_inputs * width;
+  const int required = arity.fixed_inputs + arity.grad_inputs * width;
   const int outputs = arity.fixed_outputs + arity.grad_outputs * width;
-  if (NumInputs(node) != inputs || NumOutputs(node) != outputs) {
-    TFLMT_FAIL(op, "expects %d inputs and %d outputs, the model gives %d and %d", inputs, outputs, NumInputs(node),
-               NumOutputs(node));
+  const int inputs = NumInputs(node);
+  if (inputs < required || inputs > required + arity.optional_inputs || NumOutputs(node) != outputs) {
+    TFLMT_FAIL(op, "expects %d inputs (%d optional) and %d outputs, the model gives %d and %d", required,
+               arity.optional_inputs, outputs, inputs, NumOutputs(node));
   }
   for (int i = 0; i < inputs; ++i) {
     if (node->inputs->data[i] < 0) TFLMT_FAIL(op, "input %d is absent", i);

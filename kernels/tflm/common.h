@@ -42,6 +42,7 @@ int32_t DimFromEnd(const TfLiteEvalTensor* t, int d);
 // How many inputs/outputs an op has: fixed ones plus gradients, each 1 tensor (float32) or 2 (int8 + scale).
 struct Arity {
   int fixed_inputs, grad_inputs, fixed_outputs, grad_outputs;
+  int optional_inputs;  // after the others (a weight update's residual bytes); 0 when omitted
 };
 
 // Parses the options (and, if `dtype` is given, their grad_dtype, field 1), then checks the node's

@@ -14,13 +14,15 @@ tflmt_sgd UpdateState::Sgd() const {
   s.seed = seed;
   s.op_uid = op_uid;
   s.step = step;
+  s.residual = static_cast<int8_t*>(residual);
   return s;
 }
 
-TfLiteStatus AdoptParameter(const char* op, TfLiteContext* ctx, TfLiteNode* node, int input, int type,
-                            UpdateState* st) {
+namespace {
+TfLiteStatus Adopt(const char* op, TfLiteContext* ctx, TfLiteNode* node, int input, int type, UpdateState* st,
+                   void** copy_out) {
   TfLiteEvalTensor* t = In(ctx, node, input);
-  TFLMT_CHECK(CheckTensor(op, t, type, -1, "parameter"));
+  TFLMT_CHECK(CheckTensor(op, t, type, -1, copy_out == &st->residual ? "residual" : "parameter"));
   if (t->data == nullptr) TFLMT_FAIL(op, "the trained parameter (tensor %d) is not a constant", node->inputs->data[input]);
   const size_t bytes = (size_t)Count(t) * (type == kTfLiteInt32 ? 4u : 1u);
   void* copy = AllocatePersistent(ctx, bytes);
@@ -34,8 +36,18 @@ TfLiteStatus AdoptParameter(const char* op, TfLiteContext* ctx, TfLiteNode* node
   entry.step = &st->step;
   if (tflmt_state_record(&entry) != 0) TFLMT_FAIL(op, "the attached state table is full");
   t->data = copy;
-  st->param = copy;
+  *copy_out = copy;
   return kTfLiteOk;
+}
+}  // namespace
+
+TfLiteStatus AdoptParameter(const char* op, TfLiteContext* ctx, TfLiteNode* node, int input, int type,
+                            UpdateState* st) {
+  return Adopt(op, ctx, node, input, type, st, &st->param);
+}
+
+TfLiteStatus AdoptResidual(const char* op, TfLiteContext* ctx, TfLiteNode* node, int input, UpdateState* st) {
+  return Adopt(op, ctx, node, input, kTfLiteInt8, st, &st->residual);
 }
 
 TfLiteStatus ReadQas(const char* op, TfLiteContext* ctx, OptionsTable* o, int field, int32_t channels,

@@ -9,6 +9,7 @@ namespace tflmt {
 
 struct UpdateState {
   void* param = nullptr;             // the trained copy (persistent arena buffer)
+  void* residual = nullptr;          // weights: its residual bytes' copy, when the op has them
   const float* qas = nullptr;        // one QAS factor per output channel
   float learning_rate = 0.0f;
   int32_t stochastic = 1;
@@ -21,6 +22,9 @@ struct UpdateState {
 // records it in the state table (include/tflmt/state.h).
 TfLiteStatus AdoptParameter(const char* op, TfLiteContext* ctx, TfLiteNode* node, int input, int type,
                             UpdateState* st);
+// The same for a weight update's residual bytes (int8, the weights' shape): the copy goes to
+// st->residual, its state entry shares the op's step.
+TfLiteStatus AdoptResidual(const char* op, TfLiteContext* ctx, TfLiteNode* node, int input, UpdateState* st);
 // QAS factors (`channels` of them) and SGD settings from the options fields.
 TfLiteStatus ReadQas(const char* op, TfLiteContext* ctx, OptionsTable* o, int field, int32_t channels,
                      UpdateState* st);

@@ -10,7 +10,7 @@ enum { kGeometry = 2, kInputScale = 3, kInputZeroPoint = 4, kQas = 5, kInputChan
 TfLiteStatus PrepareWeightUpdate(const char* op, Layer layer, TfLiteContext* ctx, TfLiteNode* node) {
   OptionsTable o;
   int8_t dtype;
-  TFLMT_CHECK(PrepareCommon(op, ctx, node, kWeightUpdateOptions, Arity{3, 1, 0, 0}, &o, &dtype));
+  TFLMT_CHECK(PrepareCommon(op, ctx, node, kWeightUpdateOptions, Arity{3, 1, 0, 0, 1}, &o, &dtype));
   const int w = GradWidth(dtype);
   WeightUpdateData* d;
   TFLMT_CHECK(NewOpData(op, ctx, &d));
@@ -67,6 +67,13 @@ TfLiteStatus PrepareWeightUpdate(const char* op, Layer layer, TfLiteContext* ctx
     TFLMT_FAIL(op, "cannot get %u bytes of scratch", (unsigned)scratch);
   }
   TFLMT_CHECK(AdoptParameter(op, ctx, node, 2 + w, kTfLiteInt8, &d->update));
+  if (NumInputs(node) == 4 + w) {  // one residual byte per weight: 16-bit update precision
+    TfLiteEvalTensor* r = In(ctx, node, 3 + w);
+    if (Count(r) != Count(wt)) {
+      TFLMT_FAIL(op, "residual has %d elements, the weights %d", (int)Count(r), (int)Count(wt));
+    }
+    TFLMT_CHECK(AdoptResidual(op, ctx, node, 3 + w, &d->update));
+  }
   node->user_data = d;
   return kTfLiteOk;
 }

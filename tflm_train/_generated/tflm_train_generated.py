@@ -27,6 +27,7 @@ class LossType(object):
 class ParamKind(object):
     WEIGHT = 0
     BIAS = 1
+    RESIDUAL = 2
 
 
 class OpOptions(object):

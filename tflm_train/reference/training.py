@@ -115,6 +115,33 @@ def sgd_step(values: np.ndarray, grad: np.ndarray, qas: np.ndarray, channel_axis
     return new.astype(values.dtype)
 
 
+def sgd_step16(values: np.ndarray, residual: np.ndarray, grad: np.ndarray, qas: np.ndarray, channel_axis: int,
+               lr: float, stochastic: bool, seed: int, op_uid: int, step: int,
+               update: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """int8 weights with a residual byte each (update_precision "int16"): (new values, new residual).
+
+    v = values * 256 + residual; the step t = grad * qas[channel] * lr is taken in 1/256 LSB,
+    t * 256 rounded as in sgd_step (floor(t * 256 + u) or rint), a non-finite one is none and one
+    beyond +-65536 is clamped there; v saturates at +-WEIGHT_HI * 256; the new value is v rounded
+    half up to whole LSBs, (v + 128) // 256, and the residual what is left, in [-128, 127].
+    """
+    shape = [1] * grad.ndim
+    shape[channel_axis] = -1
+    t = ((grad.astype(f32) * qas.astype(f32).reshape(shape)) * f32(lr)) * f32(256)
+    if stochastic:
+        u = uniform(seed, op_uid, step, np.arange(t.size, dtype=np.uint64)).reshape(t.shape)
+        r = np.floor(t + u)
+    else:
+        r = np.rint(t)
+    r = np.where(np.isfinite(r), np.clip(r, f32(-65536), f32(65536)), f32(0)).astype(np.int64)
+    v = np.clip(values.astype(np.int64) * 256 + residual.astype(np.int64) - r, WEIGHT_LO * 256, WEIGHT_HI * 256)
+    q = (v + 128) // 256
+    rest = v - 256 * q
+    if update is not None:
+        q, rest = np.where(update, q, values), np.where(update, rest, residual)
+    return q.astype(values.dtype), rest.astype(residual.dtype)
+
+
 def bias_grad(g) -> np.ndarray:
     """Sum over every axis but the last (channels); sequential in row-major position order."""
     if isinstance(g, QGrad):

@@ -130,12 +130,14 @@ class ReferenceBackend:
                 gs = self._shaped(gv, (1,) + tuple(io.shape(self.t[ins[1]]))[1:])
                 dw = R.conv_weight_grad(gs, x, o.inputZeroPoint, o.inputScale, wshape, S.geometry_from(o.geometry), dw_)
                 axis = 3 if dw_ else 0
-            self._update(op, w, dw.reshape(wshape), axis, R.WEIGHT_LO, R.WEIGHT_HI, mode, grads, channels=channels)
+            residual = ins[k + 2] if len(ins) > k + 2 else None
+            self._update(op, w, dw.reshape(wshape), axis, R.WEIGHT_LO, R.WEIGHT_HI, mode, grads, channels=channels,
+                         residual=residual)
         else:
             raise AssertionError(n)
         return None
 
-    def _update(self, op, ti, grad, axis, lo, hi, mode, grads, channels=()):
+    def _update(self, op, ti, grad, axis, lo, hi, mode, grads, channels=(), residual=None):
         if mode == "grad":
             grads[ti] = grad.astype(f32)
             return
@@ -144,9 +146,15 @@ class ReferenceBackend:
         if len(channels):
             mask = np.zeros(grad.shape, bool)
             mask[..., list(channels)] = True
-        self.params[ti][...] = R.sgd_step(self.params[ti], grad, np.asarray(o.qasScale, f32), axis, o.learningRate,
-                                          o.rounding == G.RoundingMode.STOCHASTIC, o.seed, o.opUid,
-                                          self.steps[op.index], lo, hi, mask)
+        stochastic = o.rounding == G.RoundingMode.STOCHASTIC
+        qas = np.asarray(o.qasScale, f32)
+        if residual is not None:
+            self.params[ti][...], self.params[residual][...] = R.sgd_step16(
+                self.params[ti], self.params[residual], grad, qas, axis, o.learningRate, stochastic, o.seed, o.opUid,
+                self.steps[op.index], mask)
+        else:
+            self.params[ti][...] = R.sgd_step(self.params[ti], grad, qas, axis, o.learningRate, stochastic, o.seed,
+                                              o.opUid, self.steps[op.index], lo, hi, mask)
         self.steps[op.index] += 1
 
     # ------------------------------------------------------------- API

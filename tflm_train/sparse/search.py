@@ -106,7 +106,8 @@ def prior_gains(model) -> Gains:
 
 def data_gains(tflite: bytes, train_data, *, grad_dtype: str, learning_rate: float | None, seed: int,
                layers: list[int] | None = None, bias_depths: list[int] | None = None,
-               holdout: float = 0.3, progress: bool = True, max_loss: float | None = None) -> Gains:
+               holdout: float = 0.3, progress: bool = True, max_loss: float | None = None,
+               update_precision: str = "int8") -> Gains:
     """Contribution analysis: each component fine-tuned with the classifier, on the TFLM backend."""
     from ..converter import DEFAULT_LEARNING_RATE, convert_tflite
     from ..runtime import Trainer
@@ -126,7 +127,7 @@ def data_gains(tflite: bytes, train_data, *, grad_dtype: str, learning_rate: flo
     def losses_at(scheme: SparseScheme, lr: float) -> np.ndarray:
         # Patching changes memory, never values: the analysis runs the plain graph.
         tm = convert_tflite(tflite, scheme=scheme, grad_dtype=grad_dtype, learning_rate=lr, seed=seed,
-                            patch=None, max_loss=max_loss)
+                            patch=None, max_loss=max_loss, update_precision=update_precision)
         tr = Trainer(tm, backend="tflm", fast_forward=True)  # bit-exact, and the analysis runs many steps
         for x, y in fit:
             try:
@@ -242,13 +243,13 @@ def _ce(logits: np.ndarray, y: int) -> float:
 # ------------------------------------------------------------------ search
 def search(tflite: bytes, sram_budget: int, gains: Gains, *, grad_dtype: str = "float32", seed: int = 0,
            population: int = 24, generations: int = 25, progress: bool = True, patch="auto",
-           measure: Callable[[SparseScheme], int] | None = None) -> SearchResult:
+           measure: Callable[[SparseScheme], int] | None = None, update_precision: str = "int8") -> SearchResult:
     """Evolutionary search for the scheme of highest summed gain whose training arena fits sram_budget
     (with the first stage patched as convert(patch=...) would). measure(scheme) -> bytes, when given,
     decides the final pick (module docstring); without it the analytic model does."""
     from ..converter import MemorySizer
 
-    sizer = MemorySizer(tflite, grad_dtype, seed, patch)
+    sizer = MemorySizer(tflite, grad_dtype, seed, patch, update_precision)
     n = len(gains.weights)
     rng = np.random.default_rng(seed)
     cache: dict[tuple, int] = {}
@@ -363,7 +364,7 @@ def _measured_pick(cache: dict, gain, valid, scheme_of, budget: int, measure, ga
 
 def auto_scheme(tflite: bytes, sram_budget, train_data=None, *, grad_dtype: str = "float32",
                 learning_rate: float | None = None, seed: int = 0, progress: bool = True,
-                patch="auto", max_loss: float | None = None) -> SearchResult:
+                patch="auto", max_loss: float | None = None, update_precision: str = "int8") -> SearchResult:
     """Gains (from train_data, else the data-free prior), then the search under sram_budget (bytes)."""
     if sram_budget is None:
         raise InputError('scheme="auto" needs sram_budget=BYTES (the training arena to fit in)')
@@ -373,15 +374,17 @@ def auto_scheme(tflite: bytes, sram_budget, train_data=None, *, grad_dtype: str 
         gains = prior_gains(io.read_model(tflite, "input model"))
     else:
         gains = data_gains(tflite, train_data, grad_dtype=grad_dtype, learning_rate=learning_rate, seed=seed,
-                           progress=progress, max_loss=max_loss)
+                           progress=progress, max_loss=max_loss, update_precision=update_precision)
     return search(tflite, int(sram_budget), gains, grad_dtype=grad_dtype, seed=seed, progress=progress, patch=patch,
-                  measure=lambda scheme: _tflm_arena(tflite, scheme, grad_dtype, seed, patch))
+                  measure=lambda scheme: _tflm_arena(tflite, scheme, grad_dtype, seed, patch, update_precision),
+                  update_precision=update_precision)
 
 
-def _tflm_arena(tflite: bytes, scheme: SparseScheme, grad_dtype: str, seed: int, patch) -> int:
+def _tflm_arena(tflite: bytes, scheme: SparseScheme, grad_dtype: str, seed: int, patch,
+                update_precision: str = "int8") -> int:
     """The training arena of `scheme` as TFLM's allocator plans it (the figure a device budget is about)."""
     from ..converter import convert_tflite
     from ..runtime.tflm import measured_training_arena
 
     return measured_training_arena(convert_tflite(tflite, scheme=scheme, grad_dtype=grad_dtype, seed=seed,
-                                                  progress=False, patch=patch))
+                                                  progress=False, patch=patch, update_precision=update_precision))

@@ -26,7 +26,7 @@ tflmt_status tflmt_conv_weight_update_f32_naive(const tflmt_window* s, const flo
             }
           const int32_t wc = tflmt_map_channels(channels, s->in.c);
           const uint32_t idx = (uint32_t)(((o * s->kh + i) * s->kw + j) * wc + tflmt_map_index(channels, c));
-          w[idx] = tflmt_sgd_weight_reference(w[idx], acc, qas[o], sgd, stream, idx);
+          tflmt_weight_step_reference(w, idx, acc, qas[o], sgd, stream);
         }
   return TFLMT_OK;
 }
@@ -50,7 +50,7 @@ tflmt_status tflmt_conv_weight_update_s8_naive(const tflmt_window* s, const int8
             }
           const int32_t wc = tflmt_map_channels(channels, s->in.c);
           const uint32_t idx = (uint32_t)(((o * s->kh + i) * s->kw + j) * wc + tflmt_map_index(channels, c));
-          w[idx] = tflmt_sgd_weight_reference(w[idx], (float)acc * (g_scale * xq.scale), qas[o], sgd, stream, idx);
+          tflmt_weight_step_reference(w, idx, (float)acc * (g_scale * xq.scale), qas[o], sgd, stream);
         }
   return TFLMT_OK;
 }

@@ -26,7 +26,7 @@ tflmt_status tflmt_depthwise_weight_update_f32_naive(const tflmt_window* s, cons
           }
         const int32_t k = tflmt_map_index(channels, c);
         const uint32_t idx = (uint32_t)((i * s->kw + j) * s->out.c + k);
-        w[idx] = tflmt_sgd_weight_reference(w[idx], acc, qas[k], sgd, stream, idx);
+        tflmt_weight_step_reference(w, idx, acc, qas[k], sgd, stream);
       }
   return TFLMT_OK;
 }
@@ -49,7 +49,7 @@ tflmt_status tflmt_depthwise_weight_update_s8_naive(const tflmt_window* s, const
           }
         const int32_t k = tflmt_map_index(channels, c);
         const uint32_t idx = (uint32_t)((i * s->kw + j) * s->out.c + k);
-        w[idx] = tflmt_sgd_weight_reference(w[idx], (float)acc * (g_scale * xq.scale), qas[k], sgd, stream, idx);
+        tflmt_weight_step_reference(w, idx, (float)acc * (g_scale * xq.scale), qas[k], sgd, stream);
       }
   return TFLMT_OK;
 }

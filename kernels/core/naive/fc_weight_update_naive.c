@@ -9,7 +9,7 @@ tflmt_status tflmt_fc_weight_update_f32_naive(int32_t out_n, int32_t in_n, const
     for (int32_t n = 0; n < in_n; ++n) {
       const float grad = g[o] * ((float)((int32_t)x[n] - xq.zero_point) * xq.scale);
       const uint32_t idx = (uint32_t)(o * tflmt_map_channels(channels, in_n) + tflmt_map_index(channels, n));
-      w[idx] = tflmt_sgd_weight_reference(w[idx], grad, qas[o], sgd, stream, idx);
+      tflmt_weight_step_reference(w, idx, grad, qas[o], sgd, stream);
     }
   return TFLMT_OK;
 }
@@ -22,7 +22,7 @@ tflmt_status tflmt_fc_weight_update_s8_naive(int32_t out_n, int32_t in_n, const 
     for (int32_t n = 0; n < in_n; ++n) {
       const int32_t acc = (int32_t)g[o] * ((int32_t)x[n] - xq.zero_point);
       const uint32_t idx = (uint32_t)(o * tflmt_map_channels(channels, in_n) + tflmt_map_index(channels, n));
-      w[idx] = tflmt_sgd_weight_reference(w[idx], (float)acc * (g_scale * xq.scale), qas[o], sgd, stream, idx);
+      tflmt_weight_step_reference(w, idx, (float)acc * (g_scale * xq.scale), qas[o], sgd, stream);
     }
   return TFLMT_OK;
 }

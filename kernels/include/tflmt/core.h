@@ -69,6 +69,10 @@ typedef struct {
   float learning_rate;
   int32_t stochastic; /* 1: floor(t + u), 0: round half to even */
   uint32_t seed, op_uid, step;
+  /* Weight updates only: NULL, or one residual byte per weight element (16-bit update precision:
+   * the weight and its residual hold v = w * 256 + r, the step is rounded to 1/256 LSB, v saturates
+   * at +-127 * 256 and w = (v + 128) >> 8, r = v - 256 w). Last, so initializers may omit it. */
+  int8_t* residual;
 } tflmt_sgd;
 
 /* ------------------------------------------------------------------ PRNG */
