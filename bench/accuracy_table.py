@@ -56,6 +56,8 @@ PRECISION_ROWS = [
     ("int8 SGD, no QAS", dict(kind="int8", qas=False, grad_dtype="float32")),
     ("int8 + QAS, float32 grads", dict(kind="int8", qas=True, grad_dtype="float32")),
     ("int8 + QAS, int8 grads", dict(kind="int8", qas=True, grad_dtype="int8")),
+    # One residual byte per trained weight: 16-bit weight updates (update_precision="int16").
+    ("int8 + QAS, 16-bit updates", dict(kind="int8", qas=True, grad_dtype="float32", update_precision="int16")),
     # Where the gap to float comes from: the same update rounded to nearest instead of stochastically.
     ("int8 + QAS, nearest rounding", dict(kind="int8", qas=True, grad_dtype="float32", rounding="nearest")),
     # ... and with less room for the weights to grow past their pretrained range than the default 4x
@@ -74,6 +76,8 @@ PRECISION_ROWS = [
     # with every update rounded to nearest (most are below half an LSB then).
     ("int8 + QAS, all layers, weight headroom 1x",
      dict(kind="int8", qas=True, grad_dtype="float32", scheme="full", headroom=1.0)),
+    ("int8 + QAS, all layers, 16-bit updates",
+     dict(kind="int8", qas=True, grad_dtype="float32", scheme="full", update_precision="int16")),
     ("int8 + QAS, all layers, nearest rounding",
      dict(kind="int8", qas=True, grad_dtype="float32", scheme="full", rounding="nearest")),
     # ... and with the last 4 and 6 layers, whose trainable sets also mix weights and int32 biases of
@@ -90,6 +94,9 @@ QAS_ABLATIONS = {
     "last:6": ("float32 TF fine-tuning, last:6", "int8 SGD, no QAS, last:6", "scheme last:6"),
     "all layers": ("float32 TF fine-tuning, all layers", "int8 SGD, no QAS, all layers", "int8 + QAS, all layers"),
 }
+# The 16-bit update rows and the float32 row of their trainable set.
+SIXTEEN_BIT = {FIXED: ("int8 + QAS, 16-bit updates", "float32 TF fine-tuning"),
+               "all layers": ("int8 + QAS, all layers, 16-bit updates", "float32 TF fine-tuning, all layers")}
 # "auto" searches under last-2's measured arena, "auto@last:K" under last-K's; the target compares an
 # auto scheme with every last-K (and bias-only) of the same or larger measured arena.
 SCHEME_ROWS = ["classifier", "bias", "last:2", "last:3", "last:4", "last:6", "auto", "auto@last:3", "auto@last:6"]
@@ -141,9 +148,11 @@ def float_accuracy(m, xs, ys) -> float:
 
 # ------------------------------------------------------------------ int8 on TFLM
 def int8_model(int8_tflite: bytes, scheme, lr: float, seed: int, grad_dtype="float32", qas=True,
-               rounding="stochastic", headroom=DEFAULT_WEIGHT_HEADROOM, logit_headroom=DEFAULT_LOGIT_HEADROOM):
+               rounding="stochastic", headroom=DEFAULT_WEIGHT_HEADROOM, logit_headroom=DEFAULT_LOGIT_HEADROOM,
+               update_precision="int8"):
     return tt.convert_tflite(int8_tflite, scheme=scheme, grad_dtype=grad_dtype, learning_rate=lr, seed=seed, qas=qas,
-                             rounding=rounding, weight_headroom=headroom, logit_headroom=logit_headroom)
+                             rounding=rounding, weight_headroom=headroom, logit_headroom=logit_headroom,
+                             update_precision=update_precision)
 
 
 def int8_train(tm, xs, ys, order):
@@ -198,7 +207,8 @@ class Task:
         scheme = row.get("scheme", FIXED)
         kw = dict(grad_dtype=row.get("grad_dtype", "float32"), qas=row.get("qas", True),
                   rounding=row.get("rounding", "stochastic"), headroom=row.get("headroom", DEFAULT_WEIGHT_HEADROOM),
-                  logit_headroom=row.get("logit_headroom", DEFAULT_LOGIT_HEADROOM))
+                  logit_headroom=row.get("logit_headroom", DEFAULT_LOGIT_HEADROOM),
+                  update_precision=row.get("update_precision", "int8"))
         if scheme.startswith("auto"):
             scheme = self.auto_scheme(scheme.partition("@")[2] or FIXED)
         tm = int8_model(self.int8, scheme, lr, self.seed, **kw)
@@ -310,6 +320,10 @@ def main(argv=None) -> int:
         "auto_minus_last2_per_seed": paired("scheme auto", "scheme last:2"),
         "auto_at_last3_minus_last3_per_seed": paired("scheme auto@last:3", "scheme last:3"),
         "qas_ablation_per_trainable_set": {},
+        # update_precision="int16" (a residual byte per trained weight) against float32 of the same set
+        "sixteen_bit_minus_float_per_set": {
+            tset: {"points": 100 * (by[q]["mean"] - by[f]["mean"]), "per_seed": paired(q, f)}
+            for tset, (q, f) in SIXTEEN_BIT.items()},
     }
     for tset, (f_row, n_row, q_row) in QAS_ABLATIONS.items():
         f_, n_, q_ = by[f_row]["mean"], by[n_row]["mean"], by[q_row]["mean"]
@@ -334,6 +348,9 @@ def main(argv=None) -> int:
           f"{summary['int8_grads_minus_float32_grads_points']:+.2f} points; QAS closes "
           + (f"{100 * summary['qas_gap_closed']:.0f}%" if summary["qas_gap_closed"] is not None else "n/a")
           + " of the no-QAS gap")
+    for tset, a in summary["sixteen_bit_minus_float_per_set"].items():
+        print(f"  16-bit updates - float32, {tset}: {a['points']:+.2f} points (per seed "
+              + " / ".join(f"{v:+.1f}" for v in a["per_seed"]) + ")")
     for tset, a in summary["qas_ablation_per_trainable_set"].items():
         print(f"  {tset}: float32 {100 * a['float32']:.1f}, no QAS {100 * a['no_qas']:.1f}, QAS {100 * a['qas']:.1f}; "
               + (f"QAS closes {100 * a['qas_gap_closed']:.0f}% of the gap" if a["qas_gap_closed"] is not None

@@ -1,9 +1,12 @@
 """Where the int8 + QAS gap to float32 fine-tuning comes from: the precision of the weight update.
 
-An EXPERIMENT on the numpy reference backend (the spec the kernels match bit-exactly), not a
-product path: the update rule of the weight-trained int8 tensors is swapped for
-  - "int8":   the product's rule, w <- sat(w - floor(t + u)), t = grad * qas * lr in LSBs
-              (stochastic rounding: a sub-LSB step moves w by one LSB with probability t);
+An experiment on the numpy reference backend (the spec the kernels match bit-exactly) that swaps the
+update rule of the weight-trained int8 tensors; it led to convert(update_precision="int16"), the
+product's form of "res8" (which rounds v / 256 half up where this emulation rounds half to even, and
+draws its 1/256-LSB rounding from the kernels' PRNG; bench/accuracy_table.py measures the product's):
+  - "int8":   the default rule (update_precision="int8"), w <- sat(w - floor(t + u)), t = grad *
+              qas * lr in LSBs (stochastic rounding: a sub-LSB step moves w by one LSB with
+              probability t);
   - "res8":   the same int8 weights plus one int8 residual byte per weight (16-bit update
               precision: the step is rounded stochastically to 1/256 LSB and accumulated in
               weight * 256 + residual; the forward pass reads the rounded int8 weight);
