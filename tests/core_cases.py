@@ -110,7 +110,10 @@ def _as(v, int8):
 
 # ------------------------------------------------------------------------------ cases
 
-def case_weight_update(rng, kind: str, int8: bool, pointwise: bool = False, wide: bool = False):
+def case_weight_update(rng, kind: str, int8: bool, pointwise: bool = False, wide: bool = False,
+                       residual: bool = False):
+    """residual: with one residual byte per weight (update_precision "int16"); the result is then the
+    weights followed by the residuals."""
     lib = N.library()
     sg = _sgd(rng)
     if kind == "fc":
@@ -133,16 +136,25 @@ def case_weight_update(rng, kind: str, int8: bool, pointwise: bool = False, wide
     # The spec: the full gradient, applied to the trained channels only. The kernels get
     # only those channels of x (TFLMT_CHANNEL_GATHER's output) and the channel map.
     channels = _channels(rng, wshape[-1])
-    expected = R.sgd_step(w, dw.reshape(wshape), qas, axis, sg["lr"], sg["stochastic"], sg["seed"], sg["op_uid"],
-                          sg["step"], -127, 127, _update_mask(channels, wshape))
+    r0 = None
+    if residual:  # a state the update can reach: w * 256 + r within +-127 * 256
+        r0 = np.clip(rng.integers(-128, 128, wshape), np.where(w <= -127, 0, -128), np.where(w >= 127, 0, 127))
+        r0 = r0.astype(np.int8)
+    if residual:
+        expected = np.concatenate([a.ravel() for a in R.sgd_step16(
+            w, r0, dw.reshape(wshape), qas, axis, sg["lr"], sg["stochastic"], sg["seed"], sg["op_uid"], sg["step"],
+            _update_mask(channels, wshape))])
+    else:
+        expected = R.sgd_step(w, dw.reshape(wshape), qas, axis, sg["lr"], sg["stochastic"], sg["seed"],
+                              sg["op_uid"], sg["step"], -127, 127, _update_mask(channels, wshape))
     x_in = x if channels is None else np.ascontiguousarray(x[..., channels])
     cmap = N.channel_map(channels, wshape[-1])
     n_x = x_in.shape[-1]
     gd, gs = _gparts(g)
-    sgd = N.sgd(sg["lr"], sg["stochastic"], sg["seed"], sg["op_uid"], sg["step"])
-
     def run(variant=""):
         wc = w.copy()
+        rc = None if r0 is None else r0.copy()
+        sgd = N.sgd(sg["lr"], sg["stochastic"], sg["seed"], sg["op_uid"], sg["step"], rc)
         dt = "s8" if int8 else "f32"
         gargs = (N.ptr(gd), gs) if int8 else (N.ptr(gd),)
         tail = (N.ptr(x_in), N.Quant(sx, zx), N.ptr(qas), None if cmap is None else C.addressof(cmap), C.byref(sgd),
@@ -155,7 +167,7 @@ def case_weight_update(rng, kind: str, int8: bool, pointwise: bool = False, wide
             scratch = np.zeros(max(size, 4), np.uint8)
             st = getattr(lib, f"tflmt_{kind}_weight_update_{dt}{variant}")(C.byref(win), *gargs, *tail, N.ptr(scratch))
         assert st == 0
-        return wc
+        return wc if rc is None else np.concatenate([wc.ravel(), rc.ravel()])
 
     return run, expected
 

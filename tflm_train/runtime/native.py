@@ -53,9 +53,9 @@ def channel_map(index: np.ndarray | None, weight_channels: int):
     return m
 
 
-class Sgd(C.Structure):
+class Sgd(C.Structure):  # tflmt_sgd
     _fields_ = [("learning_rate", C.c_float), ("stochastic", C.c_int32), ("seed", C.c_uint32),
-                ("op_uid", C.c_uint32), ("step", C.c_uint32)]
+                ("op_uid", C.c_uint32), ("step", C.c_uint32), ("residual", C.c_void_p)]
 
 
 class Trainable(C.Structure):
@@ -214,5 +214,7 @@ def window(x_shape, y_shape, kh: int, kw: int, geo) -> Window:
     return Window(Shape3(h, w, c), Shape3(oh, ow, oc), kh, kw, g)
 
 
-def sgd(lr: float, stochastic: bool, seed: int, op_uid: int, step: int) -> Sgd:
-    return Sgd(lr, int(stochastic), seed & 0xFFFFFFFF, op_uid & 0xFFFFFFFF, step & 0xFFFFFFFF)
+def sgd(lr: float, stochastic: bool, seed: int, op_uid: int, step: int, residual: np.ndarray | None = None) -> Sgd:
+    """residual: the int8 residual bytes of the weights (updated in place), or None."""
+    return Sgd(lr, int(stochastic), seed & 0xFFFFFFFF, op_uid & 0xFFFFFFFF, step & 0xFFFFFFFF,
+               None if residual is None else residual.ctypes.data)
