@@ -39,10 +39,12 @@ static TFLMT_ALWAYS_INLINE void update_channel(const tflmt_window* s, int32_t o,
     const uint32_t base = (uint32_t)((o * taps + t) * wc);
     const float* a = acc ? acc + t * xc : NULL;
     const int32_t* ai = acc_i ? acc_i + t * xc : NULL;
-    if (map) {
+    if (sgd->residual) {
       update_row(w, sgd->residual, base, a, ai, acc_scale, xc, map, q, lr, sgd->stochastic, stream);
+    } else if (map) {
+      update_row(w, NULL, base, a, ai, acc_scale, xc, map, q, lr, sgd->stochastic, stream);
     } else {
-      update_row(w, sgd->residual, base, a, ai, acc_scale, xc, NULL, q, lr, sgd->stochastic, stream);
+      update_row(w, NULL, base, a, ai, acc_scale, xc, NULL, q, lr, sgd->stochastic, stream);
     }
   }
 }
@@ -163,13 +165,14 @@ static void pointwise_8x2_vfp(const float* g, int32_t oc, int32_t pixels, const 
  * 16 sums are applied at once (an update reads only its own sum, index and channel factor, so
  * nothing needs the scratch), for each half of 4 channels that has a gradient somewhere, as the
  * block path decides. */
-static void pointwise_update8_f32(const tflmt_window* s, int32_t o0, const float* g, const int8_t* x, tflmt_quant xq,
-                                  const float* qas, const tflmt_channel_map* map, const tflmt_sgd* sgd,
-                                  uint32_t stream, int8_t* w) {
+static TFLMT_ALWAYS_INLINE void pointwise_update8(const tflmt_window* s, int32_t o0, const float* g, const int8_t* x,
+                                                  tflmt_quant xq, const float* qas, const tflmt_channel_map* map,
+                                                  const tflmt_sgd* sgd, int8_t* res, uint32_t stream, int8_t* w) {
   const int32_t ic = s->in.c, oc = s->out.c, pixels = s->out.h * s->out.w, wc = tflmt_map_channels(map, ic);
   const int any0 = block_has_gradient(g + o0, oc, pixels), any1 = block_has_gradient(g + o0 + 4, oc, pixels);
   if (!any0 && !any1) return;
   const float lr = sgd->learning_rate;
+  const int stochastic = sgd->stochastic;
   for (int32_t c = 0; c < ic; c += 2) {
     float sums[16];
     pointwise_8x2_vfp(g + o0, oc, pixels, x + c, ic, xq, sums);
@@ -178,9 +181,20 @@ static void pointwise_update8_f32(const tflmt_window* s, int32_t o0, const float
       const int32_t o = o0 + b;
       for (int32_t j = 0; j < 2; ++j) {
         const uint32_t idx = (uint32_t)(o * wc + tflmt_map_index(map, c + j));
-        tflmt_weight_step(w, sgd->residual, idx, sums[8 * j + b], qas[o], lr, sgd->stochastic, stream);
+        tflmt_weight_step(w, res, idx, sums[8 * j + b], qas[o], lr, stochastic, stream);
       }
     }
+  }
+}
+
+/* Instantiated without and with residual bytes, so the common case tests nothing per weight. */
+static void pointwise_update8_f32(const tflmt_window* s, int32_t o0, const float* g, const int8_t* x, tflmt_quant xq,
+                                  const float* qas, const tflmt_channel_map* map, const tflmt_sgd* sgd,
+                                  uint32_t stream, int8_t* w) {
+  if (sgd->residual) {
+    pointwise_update8(s, o0, g, x, xq, qas, map, sgd, sgd->residual, stream, w);
+  } else {
+    pointwise_update8(s, o0, g, x, xq, qas, map, sgd, NULL, stream, w);
   }
 }
 #endif
