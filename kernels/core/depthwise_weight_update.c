@@ -8,15 +8,28 @@ size_t tflmt_depthwise_weight_update_scratch_size(const tflmt_window* s) {
   return (size_t)s->kh * (size_t)s->kw * (size_t)s->in.c * 4u;
 }
 
-/* The SGD step of every trained weight from its float gradient acc [kh, kw, x channels]. */
-static tflmt_status update_f32(const tflmt_window* s, const float* acc, const float* qas,
-                               const tflmt_channel_map* channels, const tflmt_sgd* sgd, int8_t* w) {
+/* The SGD step of every trained weight from its gradient acc [kh, kw, x channels] (float, or int32
+ * sums times acc_scale when acc_i is set); res: the residual bytes, or a constant NULL. */
+static TFLMT_ALWAYS_INLINE void step_all(const tflmt_window* s, const float* acc, const int32_t* acc_i,
+                                         float acc_scale, const float* qas, const tflmt_channel_map* channels,
+                                         const tflmt_sgd* sgd, int8_t* res, int8_t* w) {
   const int32_t c = s->in.c, gc = s->out.c, kc = s->kh * s->kw * c;
   const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
+  const float lr = sgd->learning_rate;
+  const int stochastic = sgd->stochastic;
   for (int32_t e = 0; e < kc; ++e) {
     const int32_t k = tflmt_map_index(channels, e % c);
     const uint32_t idx = (uint32_t)((e / c) * gc + k);
-    tflmt_weight_step(w, sgd->residual, idx, acc[e], qas[k], sgd->learning_rate, sgd->stochastic, stream);
+    tflmt_weight_step(w, res, idx, acc_i ? (float)acc_i[e] * acc_scale : acc[e], qas[k], lr, stochastic, stream);
+  }
+}
+
+static tflmt_status update_f32(const tflmt_window* s, const float* acc, const float* qas,
+                               const tflmt_channel_map* channels, const tflmt_sgd* sgd, int8_t* w) {
+  if (sgd->residual) {
+    step_all(s, acc, NULL, 0.0f, qas, channels, sgd, sgd->residual, w);
+  } else {
+    step_all(s, acc, NULL, 0.0f, qas, channels, sgd, NULL, w);
   }
   return TFLMT_OK;
 }
@@ -163,13 +176,10 @@ tflmt_status tflmt_depthwise_weight_update_f32(const tflmt_window* s, const floa
 /* The SGD step of every trained weight from its int32 gradient sums acc [kh, kw, x channels]. */
 static tflmt_status update_s8(const tflmt_window* s, const int32_t* acc, float acc_scale, const float* qas,
                               const tflmt_channel_map* channels, const tflmt_sgd* sgd, int8_t* w) {
-  const int32_t c = s->in.c, gc = s->out.c, kc = s->kh * s->kw * c;
-  const uint32_t stream = tflmt_prng_stream(sgd->seed, sgd->op_uid, sgd->step);
-  for (int32_t e = 0; e < kc; ++e) {
-    const int32_t k = tflmt_map_index(channels, e % c);
-    const uint32_t idx = (uint32_t)((e / c) * gc + k);
-    tflmt_weight_step(w, sgd->residual, idx, (float)acc[e] * acc_scale, qas[k], sgd->learning_rate, sgd->stochastic,
-                      stream);
+  if (sgd->residual) {
+    step_all(s, NULL, acc, acc_scale, qas, channels, sgd, sgd->residual, w);
+  } else {
+    step_all(s, NULL, acc, acc_scale, qas, channels, sgd, NULL, w);
   }
   return TFLMT_OK;
 }

@@ -26,10 +26,12 @@ static TFLMT_ALWAYS_INLINE void fc_update(int32_t out_n, int32_t in_n, const flo
     const int32_t gv_i = g_i ? g_i[o] : 0;
     if (g ? gv == 0.0f : gv_i == 0) continue;
     const uint32_t row0 = (uint32_t)(o * tflmt_map_channels(map, in_n));
-    if (map) {
+    if (sgd->residual) { /* its own instance: the common case below tests nothing per weight */
       fc_row(w, sgd->residual, row0, in_n, x, xq, gv, gv_i, scale, map, qas[o], lr, sgd->stochastic, stream);
+    } else if (map) {
+      fc_row(w, NULL, row0, in_n, x, xq, gv, gv_i, scale, map, qas[o], lr, sgd->stochastic, stream);
     } else {
-      fc_row(w, sgd->residual, row0, in_n, x, xq, gv, gv_i, scale, NULL, qas[o], lr, sgd->stochastic, stream);
+      fc_row(w, NULL, row0, in_n, x, xq, gv, gv_i, scale, NULL, qas[o], lr, sgd->stochastic, stream);
     }
   }
 }
