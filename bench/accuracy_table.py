@@ -58,6 +58,10 @@ PRECISION_ROWS = [
     ("int8 + QAS, int8 grads", dict(kind="int8", qas=True, grad_dtype="int8")),
     # One residual byte per trained weight: 16-bit weight updates (update_precision="int16").
     ("int8 + QAS, 16-bit updates", dict(kind="int8", qas=True, grad_dtype="float32", update_precision="int16")),
+    ("int8 SGD, no QAS, 16-bit updates",
+     dict(kind="int8", qas=False, grad_dtype="float32", update_precision="int16")),
+    ("int8 + QAS, last:6, 16-bit updates",
+     dict(kind="int8", qas=True, grad_dtype="float32", scheme="last:6", update_precision="int16")),
     # Where the gap to float comes from: the same update rounded to nearest instead of stochastically.
     ("int8 + QAS, nearest rounding", dict(kind="int8", qas=True, grad_dtype="float32", rounding="nearest")),
     # ... and with less room for the weights to grow past their pretrained range than the default 4x
@@ -96,6 +100,7 @@ QAS_ABLATIONS = {
 }
 # The 16-bit update rows and the float32 row of their trainable set.
 SIXTEEN_BIT = {FIXED: ("int8 + QAS, 16-bit updates", "float32 TF fine-tuning"),
+               "last:6": ("int8 + QAS, last:6, 16-bit updates", "float32 TF fine-tuning, last:6"),
                "all layers": ("int8 + QAS, all layers, 16-bit updates", "float32 TF fine-tuning, all layers")}
 # "auto" searches under last-2's measured arena, "auto@last:K" under last-K's; the target compares an
 # auto scheme with every last-K (and bias-only) of the same or larger measured arena.
