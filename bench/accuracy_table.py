@@ -82,6 +82,8 @@ PRECISION_ROWS = [
      dict(kind="int8", qas=True, grad_dtype="float32", scheme="full", headroom=1.0)),
     ("int8 + QAS, all layers, 16-bit updates",
      dict(kind="int8", qas=True, grad_dtype="float32", scheme="full", update_precision="int16")),
+    ("int8 SGD, no QAS, all layers, 16-bit updates",
+     dict(kind="int8", qas=False, grad_dtype="float32", scheme="full", update_precision="int16")),
     ("int8 + QAS, all layers, nearest rounding",
      dict(kind="int8", qas=True, grad_dtype="float32", scheme="full", rounding="nearest")),
     # ... and with the last 4 and 6 layers, whose trainable sets also mix weights and int32 biases of

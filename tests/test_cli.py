@@ -64,7 +64,7 @@ def test_convert_inspect_fit_and_plots(files, capsys):
 
     assert run_cli("inspect", str(d / "net.train.tflite"), "--measure", f"--plot={d / 'memory.png'}") == 0
     out = capsys.readouterr().out
-    assert "scheme last:2" in out and "TFLMT_SOFTMAX_CE x1" in out
+    assert "scheme last:2" in out and "TFLMT_SOFTMAX_CE x1" in out and "; int8 weight updates;" in out
     assert "memory, analytic" in out and "memory, TFLM measured" in out
     assert (d / "memory.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -190,3 +190,13 @@ def test_real_data_npz_round_trip(tmp_path):
     xs, ys = cli.load_npz(str(tmp_path / "f.npz"))
     assert xs.shape == (5, 28, 28, 1) and list(ys) == list(y[:5])
     assert os.path.getsize(tmp_path / "f.npz") > 0
+
+
+def test_convert_with_16_bit_updates_and_inspect_says_so(files, capsys):
+    d = files
+    assert run_cli("convert", f"--input={d / 'net.tflite'}", f"--output={d / 'net16.train.tflite'}",
+                   "--scheme=last:2", "--update_precision=int16", "--patch=none") == 0
+    capsys.readouterr()
+    assert run_cli("inspect", str(d / "net16.train.tflite")) == 0
+    out = capsys.readouterr().out
+    assert "int16 (residual bytes) weight updates" in out and " resid " in out

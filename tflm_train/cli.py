@@ -166,7 +166,9 @@ def describe(tm: TrainingModel) -> str:
 
     g, sg = tm.graph, tm.model.subgraphs[0]
     producer = g.producer.decode() if isinstance(g.producer, bytes) else g.producer
-    lines = [f"producer {producer}; scheme {tm.scheme}; {tm.grad_dtype} gradients; learning rate "
+    residual = any(t.kind == G.ParamKind.RESIDUAL for t in g.trainables or [])
+    lines = [f"producer {producer}; scheme {tm.scheme}; {tm.grad_dtype} gradients; "
+             f"{'int16 (residual bytes)' if residual else 'int8'} weight updates; learning rate "
              f"{tm.learning_rate:g}; {tm.num_classes} classes" + (f"; {tm.patch}" if tm.patch else "")]
     shape, dtype, _ = tm.input_details()
     lines.append(f"input {shape} {np.dtype(dtype).name}; {len(sg.operators)} operators, {len(sg.tensors)} tensors")
