@@ -24,8 +24,9 @@ def test_fragment_builds_the_core_for_cortex_m7(tmp_path):
                            text=True, check=True).stdout.strip().splitlines()
     text, data = (int(v) for v in lines[-1].split()[:2])
     per_object = {ln.split()[5]: int(ln.split()[0]) + int(ln.split()[1]) for ln in lines[1:-1]}
-    forward = sum(v for k, v in per_object.items() if k in FORWARD_OBJECTS)
-    assert set(FORWARD_OBJECTS) <= set(per_object), "a forward kernel was renamed: update FORWARD_OBJECTS"
+    forward_objects = _make("forward-objects").stdout.split()  # TFLMT_FORWARD_SRCS of kernels/tflmt.mk
+    assert forward_objects and set(forward_objects) <= set(per_object), forward_objects
+    forward = sum(per_object[k] for k in forward_objects)
     print(f"C99 core for Cortex-M7 at -Os: {text} B text, {data} B data; of which the int8 forward kernels "
           f"{forward} B and the training kernels (backward ops, updates, checkpoints, shared helpers) "
           f"{text + data - forward} B")
@@ -33,7 +34,3 @@ def test_fragment_builds_the_core_for_cortex_m7(tmp_path):
     # has already; the whole core is printed above).
     assert 0 < text + data - forward <= 32 * 1024
 
-
-# The inference ops' kernels (a TFLM app runs its own; the static-C deployment links these).
-FORWARD_OBJECTS = ("add_s8.o", "avg_pool_s8.o", "conv2d_s8.o", "depthwise_conv2d_s8.o", "fully_connected_s8.o",
-                   "mean_s8.o", "pad_s8.o")

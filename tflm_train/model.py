@@ -147,7 +147,7 @@ class TrainingModel:
             raise ModelFormatError(f"{where}: missing optimizer or invalid learning rate")
         ops_by_index = {op.index: op for op in self.train_ops}
         users = io.buffer_users(self.model)
-        residual_of = {t.updateOp: t for t in g.trainables or [] if t.kind == G.ParamKind.RESIDUAL}
+        with_residual = {t.updateOp for t in g.trainables or [] if t.kind == G.ParamKind.RESIDUAL}
         for t in g.trainables or []:
             tname = t.name.decode("utf-8", "replace") if isinstance(t.name, bytes) else t.name
             label = f"{where}: trainable '{tname}'"
@@ -160,7 +160,7 @@ class TrainingModel:
                                        "gives every trained tensor its own buffer)")
             up = ops_by_index.get(t.updateOp)
             # A weight update with residual bytes (update_precision "int16") takes them after the weights.
-            at = -2 if t.kind == G.ParamKind.WEIGHT and t.updateOp in residual_of else -1
+            at = -2 if t.kind == G.ParamKind.WEIGHT and t.updateOp in with_residual else -1
             if up is None or up.name not in UPDATE_OPS or len(up.inputs) < 2 or up.inputs[at] != t.tensor:
                 raise ModelFormatError(f"{label}: update op {t.updateOp} does not update tensor {t.tensor}")
             if t.kind == G.ParamKind.RESIDUAL and (
@@ -184,7 +184,7 @@ class TrainingModel:
                 raise ModelFormatError(f"{label}: update mask differs between metadata and op {t.updateOp}")
         for op in self.train_ops:
             if op.name.endswith("_WEIGHT_UPDATE") and len(op.inputs) != 3 + (
-                    2 if g.gradDtype == G.GradDType.INT8 else 1) + (op.index in residual_of):
+                    2 if g.gradDtype == G.GradDType.INT8 else 1) + (op.index in with_residual):
                 raise ModelFormatError(f"{where}: operator {op.index} ({op.name}) has {len(op.inputs)} inputs")
             dtype = getattr(op.options, "gradDtype", g.gradDtype)
             if dtype != g.gradDtype:

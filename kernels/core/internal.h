@@ -76,10 +76,21 @@ static inline float tflmt_uniform(uint32_t stream, uint32_t index) {
   return (float)(r >> 8) * (1.0f / 16777216.0f);
 }
 
+/* A step t (in units of what it moves) rounded as the spec rounds: floor(t + u) or to nearest. */
+static TFLMT_ALWAYS_INLINE float tflmt_round_step(float t, int stochastic, uint32_t stream, uint32_t index) {
+  return stochastic ? floorf(t + tflmt_uniform(stream, index)) : rintf(t);
+}
+
+/* A rounded step r whose magnitude beyond `limit` saturates its value either way: clamped there,
+ * and a non-finite one is none. One test on the common path. */
+static TFLMT_ALWAYS_INLINE float tflmt_clamp_step(float r, float limit) {
+  if (!(fabsf(r) <= limit)) r = isfinite(r) ? (r < 0.0f ? -limit : limit) : 0.0f;
+  return r;
+}
+
 /* round(grad * qas * lr) for one element, as a float (non-finite if the step is). */
 static inline float tflmt_sgd_rounded(float grad, float qas, const tflmt_sgd* sgd, uint32_t stream, uint32_t index) {
-  const float t = (grad * qas) * sgd->learning_rate;
-  return sgd->stochastic ? floorf(t + tflmt_uniform(stream, index)) : rintf(t);
+  return tflmt_round_step((grad * qas) * sgd->learning_rate, sgd->stochastic, stream, index);
 }
 
 /* The integer SGD step for one element: round(grad * qas * lr), 0 if non-finite. */
@@ -108,11 +119,8 @@ static inline int8_t tflmt_sgd_weight_reference(int8_t v, float grad, float qas,
  * registers (and instantiate per mode) instead of rereading *sgd after every int8 store. */
 static TFLMT_ALWAYS_INLINE int8_t tflmt_sgd_step(int8_t v, float grad, float qas, float learning_rate,
                                                  int stochastic, uint32_t stream, uint32_t index) {
-  const float t = (grad * qas) * learning_rate;
-  float r = stochastic ? floorf(t + tflmt_uniform(stream, index)) : rintf(t);
-  /* one test on the common path: a non-finite step is none (v is still saturated, as in the
-   * spec), a finite one beyond +-256 is clamped there */
-  if (!(fabsf(r) <= 256.0f)) r = isfinite(r) ? (r < 0.0f ? -256.0f : 256.0f) : 0.0f;
+  /* a non-finite step is none (v is still saturated, as in the spec) */
+  const float r = tflmt_clamp_step(tflmt_round_step((grad * qas) * learning_rate, stochastic, stream, index), 256.0f);
   int32_t n = (int32_t)v - (int32_t)r;
   if (n < TFLMT_WEIGHT_MIN) n = TFLMT_WEIGHT_MIN;
   if (n > TFLMT_WEIGHT_MAX) n = TFLMT_WEIGHT_MAX;
@@ -142,11 +150,6 @@ static inline void tflmt_weight_step_reference(int8_t* w, uint32_t idx, float gr
   } else {
     w[idx] = tflmt_sgd_weight_reference(w[idx], grad, qas, sgd, stream, idx);
   }
-}
-
-static inline int8_t tflmt_sgd_weight(int8_t v, float grad, float qas, const tflmt_sgd* sgd, uint32_t stream,
-                                      uint32_t index) {
-  return tflmt_sgd_step(v, grad, qas, sgd->learning_rate, sgd->stochastic, stream, index);
 }
 
 static inline int32_t tflmt_sgd_bias(int32_t v, float grad, float qas, const tflmt_sgd* sgd, uint32_t stream,

@@ -6,9 +6,7 @@
 void tflmt_sgd_step16(int8_t* w, int8_t* r, float grad, float qas, float learning_rate, int stochastic,
                       uint32_t stream, uint32_t index) {
   const float t = ((grad * qas) * learning_rate) * 256.0f; /* in 1/256 LSB; exact scaling */
-  float s = stochastic ? floorf(t + tflmt_uniform(stream, index)) : rintf(t);
-  /* a step beyond the whole range saturates either way; a non-finite one is none */
-  if (!(fabsf(s) <= 65536.0f)) s = isfinite(s) ? (s < 0.0f ? -65536.0f : 65536.0f) : 0.0f;
+  const float s = tflmt_clamp_step(tflmt_round_step(t, stochastic, stream, index), 65536.0f);
   int32_t v = (int32_t)*w * 256 + (int32_t)*r - (int32_t)s;
   if (v < TFLMT_WEIGHT_MIN * 256) v = TFLMT_WEIGHT_MIN * 256;
   if (v > TFLMT_WEIGHT_MAX * 256) v = TFLMT_WEIGHT_MAX * 256;

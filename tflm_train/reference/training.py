@@ -91,6 +91,22 @@ def grad_accum(g1, g2):
 
 # ----------------------------------------------------------------------------- update
 
+def _rounded_steps(grad: np.ndarray, qas: np.ndarray, channel_axis: int, lr: float, stochastic: bool, seed: int,
+                   op_uid: int, step: int, unit: int = 1) -> np.ndarray:
+    """grad * qas[channel] * lr * unit rounded, floor(t + u) or rint; a non-finite step is 0."""
+    shape = [1] * grad.ndim
+    shape[channel_axis] = -1
+    t = (grad.astype(f32) * qas.astype(f32).reshape(shape)) * f32(lr)
+    if unit != 1:
+        t = t * f32(unit)
+    if stochastic:
+        u = uniform(seed, op_uid, step, np.arange(t.size, dtype=np.uint64)).reshape(t.shape)
+        r = np.floor(t + u)
+    else:
+        r = np.rint(t)
+    return np.where(np.isfinite(r), r, f32(0))
+
+
 def sgd_step(values: np.ndarray, grad: np.ndarray, qas: np.ndarray, channel_axis: int, lr: float,
              stochastic: bool, seed: int, op_uid: int, step: int, lo: int, hi: int,
              update: np.ndarray | None = None) -> np.ndarray:
@@ -99,15 +115,7 @@ def sgd_step(values: np.ndarray, grad: np.ndarray, qas: np.ndarray, channel_axis
     round is floor(t + u), u from the PRNG at the element's row-major index
     (stochastic), or rint (nearest). A non-finite t moves nothing.
     """
-    shape = [1] * grad.ndim
-    shape[channel_axis] = -1
-    t = (grad.astype(f32) * qas.astype(f32).reshape(shape)) * f32(lr)
-    if stochastic:
-        u = uniform(seed, op_uid, step, np.arange(t.size, dtype=np.uint64)).reshape(t.shape)
-        r = np.floor(t + u)
-    else:
-        r = np.rint(t)
-    r = np.where(np.isfinite(r), r, f32(0))
+    r = _rounded_steps(grad, qas, channel_axis, lr, stochastic, seed, op_uid, step)
     step_int = np.clip(r, f32(-(2.0**31)), f32(2.0**31)).astype(np.int64)
     new = np.clip(values.astype(np.int64) - step_int, lo, hi)
     if update is not None:
@@ -125,15 +133,8 @@ def sgd_step16(values: np.ndarray, residual: np.ndarray, grad: np.ndarray, qas: 
     beyond +-65536 is clamped there; v saturates at +-WEIGHT_HI * 256; the new value is v rounded
     half up to whole LSBs, (v + 128) // 256, and the residual what is left, in [-128, 127].
     """
-    shape = [1] * grad.ndim
-    shape[channel_axis] = -1
-    t = ((grad.astype(f32) * qas.astype(f32).reshape(shape)) * f32(lr)) * f32(256)
-    if stochastic:
-        u = uniform(seed, op_uid, step, np.arange(t.size, dtype=np.uint64)).reshape(t.shape)
-        r = np.floor(t + u)
-    else:
-        r = np.rint(t)
-    r = np.where(np.isfinite(r), np.clip(r, f32(-65536), f32(65536)), f32(0)).astype(np.int64)
+    r = np.clip(_rounded_steps(grad, qas, channel_axis, lr, stochastic, seed, op_uid, step, unit=256),
+                f32(-65536), f32(65536)).astype(np.int64)
     v = np.clip(values.astype(np.int64) * 256 + residual.astype(np.int64) - r, WEIGHT_LO * 256, WEIGHT_HI * 256)
     q = (v + 128) // 256
     rest = v - 256 * q
