@@ -60,6 +60,8 @@ PRECISION_ROWS = [
     ("int8 + QAS, 16-bit updates", dict(kind="int8", qas=True, grad_dtype="float32", update_precision="int16")),
     ("int8 SGD, no QAS, 16-bit updates",
      dict(kind="int8", qas=False, grad_dtype="float32", update_precision="int16")),
+    ("int8 + QAS, last:4, 16-bit updates",
+     dict(kind="int8", qas=True, grad_dtype="float32", scheme="last:4", update_precision="int16")),
     ("int8 + QAS, last:6, 16-bit updates",
      dict(kind="int8", qas=True, grad_dtype="float32", scheme="last:6", update_precision="int16")),
     # Where the gap to float comes from: the same update rounded to nearest instead of stochastically.
@@ -102,6 +104,7 @@ QAS_ABLATIONS = {
 }
 # The 16-bit update rows and the float32 row of their trainable set.
 SIXTEEN_BIT = {FIXED: ("int8 + QAS, 16-bit updates", "float32 TF fine-tuning"),
+               "last:4": ("int8 + QAS, last:4, 16-bit updates", "float32 TF fine-tuning, last:4"),
                "last:6": ("int8 + QAS, last:6, 16-bit updates", "float32 TF fine-tuning, last:6"),
                "all layers": ("int8 + QAS, all layers, 16-bit updates", "float32 TF fine-tuning, all layers")}
 # "auto" searches under last-2's measured arena, "auto@last:K" under last-K's; the target compares an
