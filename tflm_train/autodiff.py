@@ -42,6 +42,8 @@ class Settings:
     qas: bool = True  # False: the ablation without Quantization-Aware Scaling (qas.py)
     max_loss: float | None = None  # divergence guard; None: DIVERGENCE_FRACTION of the largest possible loss
     residual: bool = False  # update_precision "int16": a residual byte per trained weight (16-bit updates)
+    decay_steps: int = 0  # learning-rate decay to final_learning_rate over each op's first decay_steps updates
+    final_learning_rate: float = 0.0
 
 
 @dataclass
@@ -231,6 +233,7 @@ class _Builder:
     def _update_common(self, o) -> None:
         o.learningRate, o.rounding, o.seed = self.st.learning_rate, self.st.rounding, self.st.seed
         o.opUid, o.initialStep = self.next_uid, 0
+        o.finalLearningRate, o.decaySteps = self.st.final_learning_rate, self.st.decay_steps
         self.next_uid += 1
 
     def weight_update(self, op: ForwardOp, g: tuple[int, ...]) -> None:

@@ -273,7 +273,11 @@ class _Emitter:
         k = self.n_updates
         self.n_updates += 1
         self.update_init.append(int(o.initialStep))
-        return (f"tflmt_sgd sgd = {{{_cfloat(o.learningRate)}, {1 if o.rounding == 0 else 0}, {int(o.seed)}u, "
+        lr = _cfloat(o.learningRate)
+        if o.decaySteps:
+            lr = (f"tflmt_scheduled_learning_rate({lr}, {_cfloat(o.finalLearningRate)}, {int(o.decaySteps)}u, "
+                  f"steps[{k}])")
+        return (f"tflmt_sgd sgd = {{{lr}, {1 if o.rounding == 0 else 0}, {int(o.seed)}u, "
                 f"{int(o.opUid)}u, steps[{k}], {residual}}};"), f"++steps[{k}];"
 
     def training(self, op) -> list[str]:

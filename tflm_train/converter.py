@@ -37,7 +37,8 @@ def convert(model, representative_data, *, scheme="bias", grad_dtype: str = "flo
             sram_budget: int | None = None, train_data=None, progress: bool = True,
             patch="auto", qas: bool = True, max_loss: float | None = None,
             weight_headroom: float = DEFAULT_WEIGHT_HEADROOM,
-            logit_headroom: float = DEFAULT_LOGIT_HEADROOM, update_precision: str = "int8") -> TrainingModel:
+            logit_headroom: float = DEFAULT_LOGIT_HEADROOM, update_precision: str = "int8",
+            decay_steps: int = 0, final_learning_rate: float = 0.0) -> TrainingModel:
     """Keras model (or SavedModel path) -> full-int8 .tflite (TF converter) -> training model.
 
     representative_data: an array of samples [N, ...] or an iterable of samples, as the
@@ -49,7 +50,8 @@ def convert(model, representative_data, *, scheme="bias", grad_dtype: str = "flo
                           seed=seed, rounding=rounding, sram_budget=sram_budget, train_data=train_data,
                           progress=progress, patch=patch, qas=qas, max_loss=max_loss,
                           weight_headroom=weight_headroom, logit_headroom=logit_headroom,
-                          update_precision=update_precision)
+                          update_precision=update_precision, decay_steps=decay_steps,
+                          final_learning_rate=final_learning_rate)
 
 
 def keras_to_int8_tflite(model, representative_data) -> bytes:
@@ -102,7 +104,8 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
                    seed: int = 0, rounding: str = "stochastic", sram_budget: int | None = None,
                    train_data=None, progress: bool = True, patch="auto", qas: bool = True,
                    max_loss: float | None = None, weight_headroom: float = DEFAULT_WEIGHT_HEADROOM,
-                   logit_headroom: float = DEFAULT_LOGIT_HEADROOM, update_precision: str = "int8") -> TrainingModel:
+                   logit_headroom: float = DEFAULT_LOGIT_HEADROOM, update_precision: str = "int8",
+                   decay_steps: int = 0, final_learning_rate: float = 0.0) -> TrainingModel:
     """Any int8 .tflite (bytes or path) that TFLM runs -> training model.
 
     scheme: "full", "bias", "classifier", "last:K", a SparseScheme (or its text form), or
@@ -121,6 +124,11 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
     update_precision: "int8" (the paper's: each step rounded to a whole LSB of the int8 weight) or
     "int16": one residual byte per trained weight (1 B more each), so weight * 256 + residual takes
     the steps at 1/256 LSB and steps far below an LSB add up (bench/update_precision.py).
+    decay_steps, final_learning_rate: with decay_steps > 0 the learning rate falls linearly from
+    learning_rate to final_learning_rate over each update op's first decay_steps updates, then stays
+    there (schemas/tflm_train.fbs, Optimizer). 0 (the default): learning_rate throughout, for a
+    device that keeps learning. A fine-tuning of a known length is much better with the decay: on
+    the Fashion-MNIST example it ends 8-11 points higher and varies far less between runs.
     """
     headroom = check_factor(weight_headroom)
     tflite = with_logit_headroom(tflite, check_factor(logit_headroom, "logit_headroom"))
@@ -134,7 +142,8 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
     elif sram_budget is not None or train_data is not None:
         raise InputError('sram_budget and train_data are used by scheme="auto" only')
     model = io.read_model(tflite, "input model")
-    settings = _settings(grad_dtype, learning_rate, seed, rounding, update_precision)
+    settings = _settings(grad_dtype, learning_rate, seed, rounding, update_precision, decay_steps,
+                         final_learning_rate)
     settings.qas = bool(qas)
     if max_loss is not None and not (isinstance(max_loss, (int, float)) and max_loss >= 0):
         raise InputError(f"max_loss must be a number >= 0 (or None for the default), got {max_loss!r}")
@@ -157,6 +166,7 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
     g.optimizer = G.OptimizerT()
     g.optimizer.learningRate, g.optimizer.rounding, g.optimizer.seed = (settings.learning_rate, settings.rounding,
                                                                         settings.seed)
+    g.optimizer.finalLearningRate, g.optimizer.decaySteps = settings.final_learning_rate, settings.decay_steps
     g.loss = G.LossT()
     g.loss.numClasses = int(np.prod(io.shape(model.subgraphs[0].tensors[logits])))
     g.trainables = tg.trainables
@@ -179,7 +189,12 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
 
 
 
-def _settings(grad_dtype: str, learning_rate, seed, rounding: str, update_precision: str = "int8") -> autodiff.Settings:
+# The decay's step counts are converted to float32 exactly up to 2^24.
+MAX_DECAY_STEPS = 1 << 24
+
+
+def _settings(grad_dtype: str, learning_rate, seed, rounding: str, update_precision: str = "int8",
+              decay_steps: int = 0, final_learning_rate: float = 0.0) -> autodiff.Settings:
     if grad_dtype not in autodiff.GRAD_DTYPES:
         raise InputError(f"grad_dtype must be 'float32' or 'int8', got {grad_dtype!r}")
     if rounding not in autodiff.ROUNDINGS:
@@ -191,8 +206,18 @@ def _settings(grad_dtype: str, learning_rate, seed, rounding: str, update_precis
         raise InputError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     if update_precision not in UPDATE_PRECISIONS:
         raise InputError(f"update_precision must be 'int8' or 'int16', got {update_precision!r}")
+    if isinstance(decay_steps, bool) or not isinstance(decay_steps, (int, np.integer)) or \
+            not 0 <= int(decay_steps) <= MAX_DECAY_STEPS:
+        raise InputError(f"decay_steps must be an integer in [0, {MAX_DECAY_STEPS}] (0: no decay), got {decay_steps!r}")
+    try:
+        final = float(final_learning_rate)
+    except (TypeError, ValueError):
+        final = float("nan")
+    if not np.isfinite(final) or final < 0:
+        raise InputError(f"final_learning_rate must be a finite number >= 0, got {final_learning_rate!r}")
     return autodiff.Settings(autodiff.GRAD_DTYPES[grad_dtype], lr, autodiff.ROUNDINGS[rounding], int(seed),
-                             residual=update_precision == "int16")
+                             residual=update_precision == "int16", decay_steps=int(decay_steps),
+                             final_learning_rate=final)
 
 
 def with_logit_headroom(tflite, factor: float) -> bytes:

@@ -98,6 +98,12 @@ class TrainingModel:
         return float(self.graph.optimizer.learningRate)
 
     @property
+    def learning_rate_decay(self) -> tuple[int, float] | None:
+        """(decay_steps, final_learning_rate), or None when the rate is constant."""
+        o = self.graph.optimizer
+        return (int(o.decaySteps), float(o.finalLearningRate)) if o.decaySteps else None
+
+    @property
     def scheme(self) -> str:
         s = self.graph.scheme
         return s.decode() if isinstance(s, bytes) else str(s)
@@ -145,6 +151,10 @@ class TrainingModel:
             raise ModelFormatError(f"{where}: logits tensor does not hold {g.loss.numClasses} int8 classes")
         if g.optimizer is None or not np.isfinite(g.optimizer.learningRate) or g.optimizer.learningRate < 0:
             raise ModelFormatError(f"{where}: missing optimizer or invalid learning rate")
+        if not np.isfinite(g.optimizer.finalLearningRate) or g.optimizer.finalLearningRate < 0 or \
+                g.optimizer.decaySteps > 1 << 24:
+            raise ModelFormatError(f"{where}: invalid learning-rate decay (final rate "
+                                   f"{g.optimizer.finalLearningRate}, {g.optimizer.decaySteps} steps)")
         ops_by_index = {op.index: op for op in self.train_ops}
         users = io.buffer_users(self.model)
         with_residual = {t.updateOp for t in g.trainables or [] if t.kind == G.ParamKind.RESIDUAL}
@@ -186,6 +196,9 @@ class TrainingModel:
             if op.name.endswith("_WEIGHT_UPDATE") and len(op.inputs) != 3 + (
                     2 if g.gradDtype == G.GradDType.INT8 else 1) + (op.index in with_residual):
                 raise ModelFormatError(f"{where}: operator {op.index} ({op.name}) has {len(op.inputs)} inputs")
+            if op.name in UPDATE_OPS and (not np.isfinite(op.options.finalLearningRate) or
+                                          op.options.finalLearningRate < 0 or op.options.decaySteps > 1 << 24):
+                raise ModelFormatError(f"{where}: operator {op.index} ({op.name}) has an invalid learning-rate decay")
             dtype = getattr(op.options, "gradDtype", g.gradDtype)
             if dtype != g.gradDtype:
                 raise ModelFormatError(f"{where}: operator {op.index} ({op.name}) has gradient dtype {dtype}, the "

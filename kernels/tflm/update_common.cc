@@ -9,7 +9,7 @@ namespace tflmt {
 
 tflmt_sgd UpdateState::Sgd() const {
   tflmt_sgd s;
-  s.learning_rate = learning_rate;
+  s.learning_rate = tflmt_scheduled_learning_rate(learning_rate, final_learning_rate, decay_steps, step);
   s.stochastic = stochastic;
   s.seed = seed;
   s.op_uid = op_uid;
@@ -68,7 +68,6 @@ TfLiteStatus ReadQas(const char* op, TfLiteContext* ctx, OptionsTable* o, int fi
   return kTfLiteOk;
 }
 
-// Fields from first_field on: learning_rate, rounding, seed, op_uid, initial_step.
 TfLiteStatus ReadSgd(const char* op, const OptionsTable& o, int first_field, UpdateState* st) {
   st->learning_rate = o.F32(first_field, 0.0f);
   const int8_t rounding = o.I8(first_field + 1, 0);
@@ -78,6 +77,12 @@ TfLiteStatus ReadSgd(const char* op, const OptionsTable& o, int first_field, Upd
   st->seed = o.U32(first_field + 2, 0);
   st->op_uid = o.U32(first_field + 3, 0);
   st->step = o.U32(first_field + 4, 0);
+  st->final_learning_rate = o.F32(first_field + 5, 0.0f);
+  st->decay_steps = o.U32(first_field + 6, 0);
+  if (!std::isfinite(st->final_learning_rate) || st->final_learning_rate < 0.0f) {
+    TFLMT_FAIL(op, "final learning rate must be finite and >= 0");
+  }
+  if (st->decay_steps > (1u << 24)) TFLMT_FAIL(op, "decay_steps %u is over 2^24", (unsigned)st->decay_steps);
   return kTfLiteOk;
 }
 

@@ -12,6 +12,8 @@ struct UpdateState {
   void* residual = nullptr;          // weights: its residual bytes' copy, when the op has them
   const float* qas = nullptr;        // one QAS factor per output channel
   float learning_rate = 0.0f;
+  float final_learning_rate = 0.0f;  // learning-rate decay over the first decay_steps updates
+  uint32_t decay_steps = 0;
   int32_t stochastic = 1;
   uint32_t seed = 0, op_uid = 0, step = 0;
   tflmt_sgd Sgd() const;
@@ -25,7 +27,9 @@ TfLiteStatus AdoptParameter(const char* op, TfLiteContext* ctx, TfLiteNode* node
 // The same for a weight update's residual bytes (int8, the weights' shape): the copy goes to
 // st->residual, its state entry shares the op's step.
 TfLiteStatus AdoptResidual(const char* op, TfLiteContext* ctx, TfLiteNode* node, int input, UpdateState* st);
-// QAS factors (`channels` of them) and SGD settings from the options fields.
+// QAS factors (`channels` of them) and SGD settings from the options fields: learning_rate,
+// rounding, seed, op_uid, initial_step, then final_learning_rate and decay_steps at first_field + 5
+// and + 6 (absent in models written before the decay: no decay).
 TfLiteStatus ReadQas(const char* op, TfLiteContext* ctx, OptionsTable* o, int field, int32_t channels,
                      UpdateState* st);
 TfLiteStatus ReadSgd(const char* op, const OptionsTable& o, int first_field, UpdateState* st);

@@ -492,8 +492,22 @@ class Optimizer(object):
             return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
         return 0
 
+    # Optimizer
+    def FinalLearningRate(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Float32Flags, o + self._tab.Pos)
+        return 0.0
+
+    # Optimizer
+    def DecaySteps(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 0
+
 def OptimizerStart(builder):
-    builder.StartObject(5)
+    builder.StartObject(7)
 
 def OptimizerAddType(builder, type):
     builder.PrependInt8Slot(0, type, 0)
@@ -510,6 +524,12 @@ def OptimizerAddSeed(builder, seed):
 def OptimizerAddStep(builder, step):
     builder.PrependUint32Slot(4, step, 0)
 
+def OptimizerAddFinalLearningRate(builder, finalLearningRate):
+    builder.PrependFloat32Slot(5, finalLearningRate, 0.0)
+
+def OptimizerAddDecaySteps(builder, decaySteps):
+    builder.PrependUint32Slot(6, decaySteps, 0)
+
 def OptimizerEnd(builder):
     return builder.EndObject()
 
@@ -525,12 +545,16 @@ class OptimizerT(object):
         rounding = 0,
         seed = 0,
         step = 0,
+        finalLearningRate = 0.0,
+        decaySteps = 0,
     ):
         self.type = type  # type: int
         self.learningRate = learningRate  # type: float
         self.rounding = rounding  # type: int
         self.seed = seed  # type: int
         self.step = step  # type: int
+        self.finalLearningRate = finalLearningRate  # type: float
+        self.decaySteps = decaySteps  # type: int
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -558,6 +582,8 @@ class OptimizerT(object):
         self.rounding = optimizer.Rounding()
         self.seed = optimizer.Seed()
         self.step = optimizer.Step()
+        self.finalLearningRate = optimizer.FinalLearningRate()
+        self.decaySteps = optimizer.DecaySteps()
 
     # OptimizerT
     def Pack(self, builder):
@@ -567,6 +593,8 @@ class OptimizerT(object):
         OptimizerAddRounding(builder, self.rounding)
         OptimizerAddSeed(builder, self.seed)
         OptimizerAddStep(builder, self.step)
+        OptimizerAddFinalLearningRate(builder, self.finalLearningRate)
+        OptimizerAddDecaySteps(builder, self.decaySteps)
         optimizer = OptimizerEnd(builder)
         return optimizer
 
@@ -1901,8 +1929,22 @@ class WeightUpdateOptions(object):
             return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
         return 0
 
+    # WeightUpdateOptions
+    def FinalLearningRate(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(28))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Float32Flags, o + self._tab.Pos)
+        return 0.0
+
+    # WeightUpdateOptions
+    def DecaySteps(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(30))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 0
+
 def WeightUpdateOptionsStart(builder):
-    builder.StartObject(12)
+    builder.StartObject(14)
 
 def WeightUpdateOptionsAddVersion(builder, version):
     builder.PrependUint32Slot(0, version, 1)
@@ -1946,6 +1988,12 @@ def WeightUpdateOptionsAddOpUid(builder, opUid):
 def WeightUpdateOptionsAddInitialStep(builder, initialStep):
     builder.PrependUint32Slot(11, initialStep, 0)
 
+def WeightUpdateOptionsAddFinalLearningRate(builder, finalLearningRate):
+    builder.PrependFloat32Slot(12, finalLearningRate, 0.0)
+
+def WeightUpdateOptionsAddDecaySteps(builder, decaySteps):
+    builder.PrependUint32Slot(13, decaySteps, 0)
+
 def WeightUpdateOptionsEnd(builder):
     return builder.EndObject()
 
@@ -1972,6 +2020,8 @@ class WeightUpdateOptionsT(object):
         seed = 0,
         opUid = 0,
         initialStep = 0,
+        finalLearningRate = 0.0,
+        decaySteps = 0,
     ):
         self.version = version  # type: int
         self.gradDtype = gradDtype  # type: int
@@ -1985,6 +2035,8 @@ class WeightUpdateOptionsT(object):
         self.seed = seed  # type: int
         self.opUid = opUid  # type: int
         self.initialStep = initialStep  # type: int
+        self.finalLearningRate = finalLearningRate  # type: float
+        self.decaySteps = decaySteps  # type: int
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -2032,6 +2084,8 @@ class WeightUpdateOptionsT(object):
         self.seed = weightUpdateOptions.Seed()
         self.opUid = weightUpdateOptions.OpUid()
         self.initialStep = weightUpdateOptions.InitialStep()
+        self.finalLearningRate = weightUpdateOptions.FinalLearningRate()
+        self.decaySteps = weightUpdateOptions.DecaySteps()
 
     # WeightUpdateOptionsT
     def Pack(self, builder):
@@ -2068,6 +2122,8 @@ class WeightUpdateOptionsT(object):
         WeightUpdateOptionsAddSeed(builder, self.seed)
         WeightUpdateOptionsAddOpUid(builder, self.opUid)
         WeightUpdateOptionsAddInitialStep(builder, self.initialStep)
+        WeightUpdateOptionsAddFinalLearningRate(builder, self.finalLearningRate)
+        WeightUpdateOptionsAddDecaySteps(builder, self.decaySteps)
         weightUpdateOptions = WeightUpdateOptionsEnd(builder)
         return weightUpdateOptions
 
@@ -2170,8 +2226,22 @@ class BiasUpdateOptions(object):
             return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
         return 0
 
+    # BiasUpdateOptions
+    def FinalLearningRate(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Float32Flags, o + self._tab.Pos)
+        return 0.0
+
+    # BiasUpdateOptions
+    def DecaySteps(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 0
+
 def BiasUpdateOptionsStart(builder):
-    builder.StartObject(8)
+    builder.StartObject(10)
 
 def BiasUpdateOptionsAddVersion(builder, version):
     builder.PrependUint32Slot(0, version, 1)
@@ -2200,6 +2270,12 @@ def BiasUpdateOptionsAddOpUid(builder, opUid):
 def BiasUpdateOptionsAddInitialStep(builder, initialStep):
     builder.PrependUint32Slot(7, initialStep, 0)
 
+def BiasUpdateOptionsAddFinalLearningRate(builder, finalLearningRate):
+    builder.PrependFloat32Slot(8, finalLearningRate, 0.0)
+
+def BiasUpdateOptionsAddDecaySteps(builder, decaySteps):
+    builder.PrependUint32Slot(9, decaySteps, 0)
+
 def BiasUpdateOptionsEnd(builder):
     return builder.EndObject()
 
@@ -2222,6 +2298,8 @@ class BiasUpdateOptionsT(object):
         seed = 0,
         opUid = 0,
         initialStep = 0,
+        finalLearningRate = 0.0,
+        decaySteps = 0,
     ):
         self.version = version  # type: int
         self.gradDtype = gradDtype  # type: int
@@ -2231,6 +2309,8 @@ class BiasUpdateOptionsT(object):
         self.seed = seed  # type: int
         self.opUid = opUid  # type: int
         self.initialStep = initialStep  # type: int
+        self.finalLearningRate = finalLearningRate  # type: float
+        self.decaySteps = decaySteps  # type: int
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -2267,6 +2347,8 @@ class BiasUpdateOptionsT(object):
         self.seed = biasUpdateOptions.Seed()
         self.opUid = biasUpdateOptions.OpUid()
         self.initialStep = biasUpdateOptions.InitialStep()
+        self.finalLearningRate = biasUpdateOptions.FinalLearningRate()
+        self.decaySteps = biasUpdateOptions.DecaySteps()
 
     # BiasUpdateOptionsT
     def Pack(self, builder):
@@ -2288,6 +2370,8 @@ class BiasUpdateOptionsT(object):
         BiasUpdateOptionsAddSeed(builder, self.seed)
         BiasUpdateOptionsAddOpUid(builder, self.opUid)
         BiasUpdateOptionsAddInitialStep(builder, self.initialStep)
+        BiasUpdateOptionsAddFinalLearningRate(builder, self.finalLearningRate)
+        BiasUpdateOptionsAddDecaySteps(builder, self.decaySteps)
         biasUpdateOptions = BiasUpdateOptionsEnd(builder)
         return biasUpdateOptions
 

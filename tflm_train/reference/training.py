@@ -91,6 +91,15 @@ def grad_accum(g1, g2):
 
 # ----------------------------------------------------------------------------- update
 
+def scheduled_learning_rate(lr: float, final_lr: float, decay_steps: int, step: int) -> np.float32:
+    """The rate of an op's update number `step`: linear from lr to final_lr over the first decay_steps
+    updates, then final_lr; decay_steps 0 keeps lr. float32, in this order (C: tflmt_scheduled_learning_rate)."""
+    if decay_steps == 0:
+        return f32(lr)
+    done = f32(min(step, decay_steps)) / f32(decay_steps)
+    return f32(lr) * (f32(1) - done) + f32(final_lr) * done
+
+
 def _rounded_steps(grad: np.ndarray, qas: np.ndarray, channel_axis: int, lr: float, stochastic: bool, seed: int,
                    op_uid: int, step: int, unit: int = 1) -> np.ndarray:
     """grad * qas[channel] * lr * unit rounded, floor(t + u) or rint; a non-finite step is 0."""

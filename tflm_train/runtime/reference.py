@@ -148,12 +148,13 @@ class ReferenceBackend:
             mask[..., list(channels)] = True
         stochastic = o.rounding == G.RoundingMode.STOCHASTIC
         qas = np.asarray(o.qasScale, f32)
+        lr = R.scheduled_learning_rate(o.learningRate, o.finalLearningRate, o.decaySteps, self.steps[op.index])
         if residual is not None:
             self.params[ti][...], self.params[residual][...] = R.sgd_step16(
-                self.params[ti], self.params[residual], grad, qas, axis, o.learningRate, stochastic, o.seed, o.opUid,
+                self.params[ti], self.params[residual], grad, qas, axis, lr, stochastic, o.seed, o.opUid,
                 self.steps[op.index], mask)
         else:
-            self.params[ti][...] = R.sgd_step(self.params[ti], grad, qas, axis, o.learningRate, stochastic, o.seed,
+            self.params[ti][...] = R.sgd_step(self.params[ti], grad, qas, axis, lr, stochastic, o.seed,
                                               o.opUid, self.steps[op.index], lo, hi, mask)
         self.steps[op.index] += 1
 

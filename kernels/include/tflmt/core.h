@@ -75,6 +75,15 @@ typedef struct {
   int8_t* residual;
 } tflmt_sgd;
 
+/* The learning rate of an op's update number `step` (tflmt_sgd.step) under linear decay: from lr to
+ * final_lr over the first decay_steps updates, then final_lr; decay_steps 0 keeps lr. float32 in this
+ * order (the spec: tflm_train/reference/training.py scheduled_learning_rate); decay_steps <= 2^24. */
+static inline float tflmt_scheduled_learning_rate(float lr, float final_lr, uint32_t decay_steps, uint32_t step) {
+  if (decay_steps == 0u) return lr;
+  const float done = (float)(step < decay_steps ? step : decay_steps) / (float)decay_steps;
+  return lr * (1.0f - done) + final_lr * done;
+}
+
 /* ------------------------------------------------------------------ PRNG */
 uint32_t tflmt_prng_stream(uint32_t seed, uint32_t op_uid, uint32_t step);
 float tflmt_prng_uniform(uint32_t stream, uint32_t index);

@@ -1,0 +1,110 @@
+"""Learning-rate decay (convert(decay_steps=N, final_learning_rate=F)): the numpy rule (the spec), TFLM
+(the C kernels' registrations) == the reference step after step across the decay's end, the schedule
+carried on by export and checkpoints, bad settings refused, and what the decay does to training."""
+import numpy as np
+import pytest
+
+import tflm_train as tt
+from tflm_train import tflite_io as io
+from tflm_train._generated import tflm_train_generated as G
+from tflm_train.errors import InputError, ModelFormatError
+from tflm_train.reference import training as R
+
+from conftest import int8_model
+
+f32 = np.float32
+
+
+def test_the_rate_falls_linearly_then_stays():
+    rates = [R.scheduled_learning_rate(0.1, 0.02, 4, s) for s in range(7)]
+    assert all(isinstance(r, np.float32) for r in rates)
+    want = [f32(0.1) * (f32(1) - f32(min(s, 4)) / f32(4)) + f32(0.02) * (f32(min(s, 4)) / f32(4)) for s in range(7)]
+    assert [r.tobytes() for r in rates] == [w.tobytes() for w in want]
+    assert rates[0] == f32(0.1) and rates[4] == rates[6] == f32(0.02)
+    assert R.scheduled_learning_rate(0.1, 0.0, 0, 10**6) == f32(0.1)  # no decay
+
+
+def _trained(tm, steps, shape, seed=1):
+    ref, dev = tt.Trainer(tm), tt.Trainer(tm, backend="tflm")
+    rng = np.random.default_rng(seed)
+    for i in range(steps):
+        x = rng.integers(-128, 128, shape).astype(np.int8)
+        assert np.float32(ref.train_step(x, i % 4)) == np.float32(dev.train_step(x, i % 4)), f"step {i}"
+        pr, pd = ref._backend.params, dev._backend.params
+        for k in pr:
+            assert np.array_equal(pr[k], pd[k]), f"step {i}: trained tensor {k} differs"
+    return pr
+
+
+@pytest.mark.parametrize("grad_dtype,precision", [("float32", "int8"), ("int8", "int8"), ("float32", "int16")])
+def test_tflm_equals_reference_across_the_decay(grad_dtype, precision):
+    data, shape = int8_model("mobilenet_v2_style")
+    kw = dict(scheme="full", grad_dtype=grad_dtype, learning_rate=0.05, seed=3, progress=False,
+              max_loss=float("inf"), update_precision=precision)
+    decayed = tt.convert_tflite(data, decay_steps=5, final_learning_rate=0.005, **kw)
+    assert decayed.learning_rate_decay == (5, pytest.approx(0.005))
+    ops = [op for op in decayed.train_ops if op.name.endswith("_UPDATE")]
+    assert ops and all(op.options.decaySteps == 5 for op in ops)
+    got = _trained(decayed, 9, shape)  # past the decay's end
+    const = _trained(tt.convert_tflite(data, **kw), 9, shape)
+    assert any(not np.array_equal(got[k], const[k]) for k in got)  # the decay changed the steps
+
+
+def test_the_schedule_resumes_from_export_and_checkpoints():
+    data, shape = int8_model("mobilenet_v2_style")
+    tm = tt.convert_tflite(data, scheme="last:3", learning_rate=0.05, decay_steps=6, progress=False,
+                           max_loss=float("inf"))
+    rng = np.random.default_rng(2)
+    xs = [rng.integers(-128, 128, shape).astype(np.int8) for _ in range(8)]
+    straight = tt.Trainer(tm, backend="tflm")
+    for i, x in enumerate(xs):
+        straight.train_step(x, i % 4)
+    first = tt.Trainer(tm, backend="tflm")
+    for i, x in enumerate(xs[:4]):
+        first.train_step(x, i % 4)
+    image = bytearray(2 * first.checkpoint_bytes())
+    first.save_checkpoint(image, len(image) // 2)
+    resumed = tt.Trainer(tm, backend="tflm")
+    resumed.load_checkpoint(image, len(image) // 2)
+    exported = tt.load(first.export())
+    assert exported.learning_rate_decay == (6, 0.0)
+    for trainer in (resumed, tt.Trainer(exported, backend="tflm"), tt.Trainer(exported)):
+        for i, x in enumerate(xs[4:], start=4):
+            trainer.train_step(x, i % 4)
+        got, want = trainer._backend.params, straight._backend.params
+        assert all(np.array_equal(got[k], want[k]) for k in want)
+
+
+@pytest.mark.parametrize("kw,msg", [
+    (dict(decay_steps=-1), "decay_steps must be an integer in"),
+    (dict(decay_steps=2**24 + 1), "decay_steps must be an integer in"),
+    (dict(decay_steps=1.5), "decay_steps must be an integer in"),
+    (dict(decay_steps=True), "decay_steps must be an integer in"),
+    (dict(decay_steps=10, final_learning_rate=-0.1), "final_learning_rate must be a finite number >= 0"),
+    (dict(decay_steps=10, final_learning_rate=float("nan")), "final_learning_rate must be a finite number >= 0"),
+    (dict(decay_steps=10, final_learning_rate="fast"), "final_learning_rate must be a finite number >= 0"),
+])
+def test_bad_decay_settings_are_refused(kw, msg):
+    data, _ = int8_model("mobilenet_v2_style")
+    with pytest.raises(InputError, match=msg):
+        tt.convert_tflite(data, scheme="last:2", progress=False, **kw)
+
+
+def test_a_model_with_a_corrupt_decay_is_refused_by_the_loader():
+    data, _ = int8_model("mobilenet_v2_style")
+    tm = tt.convert_tflite(data, scheme="last:2", progress=False, decay_steps=10)
+    from tflm_train import schema as S
+    g = tm.graph
+    g.optimizer.finalLearningRate = -1.0
+    model = io.read_model(tm.to_bytes())
+    io.set_metadata(model, S.METADATA_NAME, S.encode_graph(g))
+    with pytest.raises(ModelFormatError, match="invalid learning-rate decay"):
+        tt.load(io.write_model(model))
+
+
+def test_inspect_names_the_decay():
+    from tflm_train.cli import describe
+    data, _ = int8_model("mobilenet_v2_style")
+    text = describe(tt.convert_tflite(data, scheme="last:2", progress=False, learning_rate=0.1, decay_steps=500))
+    assert "learning rate 0.1 decaying to 0 over 500 steps" in text
+    assert "decaying" not in describe(tt.convert_tflite(data, scheme="last:2", progress=False))
