@@ -64,6 +64,18 @@ PRECISION_ROWS = [
      dict(kind="int8", qas=True, grad_dtype="float32", scheme="last:4", update_precision="int16")),
     ("int8 + QAS, last:6, 16-bit updates",
      dict(kind="int8", qas=True, grad_dtype="float32", scheme="last:6", update_precision="int16")),
+    # The learning rate decayed linearly to 0 over the run (convert(decay_steps=steps)), float32 and int8
+    # alike: a constant rate ends batch-1 SGD wherever its last steps threw it.
+    ("float32 TF fine-tuning, lr decay", dict(kind="float", decay=True)),
+    ("int8 SGD, no QAS, lr decay", dict(kind="int8", qas=False, grad_dtype="float32", decay=True)),
+    ("int8 + QAS, float32 grads, lr decay", dict(kind="int8", qas=True, grad_dtype="float32", decay=True)),
+    ("int8 + QAS, int8 grads, lr decay", dict(kind="int8", qas=True, grad_dtype="int8", decay=True)),
+    ("int8 + QAS, 16-bit updates, lr decay",
+     dict(kind="int8", qas=True, grad_dtype="float32", update_precision="int16", decay=True)),
+    ("float32 TF fine-tuning, last:6, lr decay", dict(kind="float", scheme="last:6", decay=True)),
+    ("int8 + QAS, last:6, lr decay", dict(kind="int8", qas=True, grad_dtype="float32", scheme="last:6", decay=True)),
+    ("float32 TF fine-tuning, all layers, lr decay", dict(kind="float", scheme=f"last:{ALL_LAYERS}", decay=True)),
+    ("int8 + QAS, all layers, lr decay", dict(kind="int8", qas=True, grad_dtype="float32", scheme="full", decay=True)),
     # Where the gap to float comes from: the same update rounded to nearest instead of stochastically.
     ("int8 + QAS, nearest rounding", dict(kind="int8", qas=True, grad_dtype="float32", rounding="nearest")),
     # ... and with less room for the weights to grow past their pretrained range than the default 4x
@@ -127,7 +139,7 @@ def validation_split(seed: int, per_class: int, n: int = 100):
 
 
 # ------------------------------------------------------------------ float32 reference
-def float_finetune(keras_model, scheme: str, xs, ys, order, lr: float):
+def float_finetune(keras_model, scheme: str, xs, ys, order, lr: float, decay: bool = False):
     import tensorflow as tf
 
     m = tf.keras.models.clone_model(keras_model)
@@ -146,7 +158,9 @@ def float_finetune(keras_model, scheme: str, xs, ys, order, lr: float):
         opt.apply_gradients(zip(tape.gradient(loss, train_vars), train_vars))
         return loss
 
-    for i in order:
+    for j, i in enumerate(order):
+        if decay:  # as convert(decay_steps=len(order), final_learning_rate=0) decays the int8 rows' rate
+            opt.learning_rate.assign(float(np.float32(lr) * (np.float32(1) - np.float32(j) / np.float32(len(order)))))
         step(xs[i:i + 1], ys[i:i + 1])
     return m
 
@@ -159,10 +173,10 @@ def float_accuracy(m, xs, ys) -> float:
 # ------------------------------------------------------------------ int8 on TFLM
 def int8_model(int8_tflite: bytes, scheme, lr: float, seed: int, grad_dtype="float32", qas=True,
                rounding="stochastic", headroom=DEFAULT_WEIGHT_HEADROOM, logit_headroom=DEFAULT_LOGIT_HEADROOM,
-               update_precision="int8"):
+               update_precision="int8", decay_steps=0):
     return tt.convert_tflite(int8_tflite, scheme=scheme, grad_dtype=grad_dtype, learning_rate=lr, seed=seed, qas=qas,
                              rounding=rounding, weight_headroom=headroom, logit_headroom=logit_headroom,
-                             update_precision=update_precision)
+                             update_precision=update_precision, decay_steps=decay_steps)
 
 
 def int8_train(tm, xs, ys, order):
@@ -213,7 +227,8 @@ class Task:
     def run(self, row: dict, lr: float, eval_x, eval_y) -> tuple[float, int | None, str]:
         """(accuracy on eval_x, measured training arena, scheme text)."""
         if row["kind"] == "float":
-            m = float_finetune(self.keras, row.get("scheme", FIXED), self.xs, self.ys, self.order, lr)
+            m = float_finetune(self.keras, row.get("scheme", FIXED), self.xs, self.ys, self.order, lr,
+                               row.get("decay", False))
             return float_accuracy(m, eval_x, eval_y), None, row.get("scheme", FIXED)
         if row["kind"] == "float_int8":
             m = float_finetune(self.keras, FIXED, self.xs, self.ys, self.order, lr)
@@ -226,7 +241,8 @@ class Task:
         kw = dict(grad_dtype=row.get("grad_dtype", "float32"), qas=row.get("qas", True),
                   rounding=row.get("rounding", "stochastic"), headroom=row.get("headroom", DEFAULT_WEIGHT_HEADROOM),
                   logit_headroom=row.get("logit_headroom", DEFAULT_LOGIT_HEADROOM),
-                  update_precision=row.get("update_precision", "int8"))
+                  update_precision=row.get("update_precision", "int8"),
+                  decay_steps=len(self.order) if row.get("decay") else 0)
         if scheme.startswith("auto"):
             scheme = self.auto_scheme(scheme.partition("@")[2] or FIXED)
         tm = int8_model(self.int8, scheme, lr, self.train_seed, **kw)

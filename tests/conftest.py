@@ -52,3 +52,28 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     if na == 0 and nb == 0:
         return 1.0
     return float(a @ b / (na * nb))
+
+
+def assert_resumes_exactly(tm, shape, seed: int = 2) -> None:
+    """8 TFLM steps straight == 4 steps, then 4 more after a checkpoint, after export (TFLM) and after
+    export (reference): every piece of trained state (values, step counters) carried over."""
+    import tflm_train as tt
+
+    rng = np.random.default_rng(seed)
+    xs = [rng.integers(-128, 128, shape).astype(np.int8) for _ in range(8)]
+    straight = tt.Trainer(tm, backend="tflm")
+    for i, x in enumerate(xs):
+        straight.train_step(x, i % 4)
+    first = tt.Trainer(tm, backend="tflm")
+    for i, x in enumerate(xs[:4]):
+        first.train_step(x, i % 4)
+    image = bytearray(2 * first.checkpoint_bytes())
+    first.save_checkpoint(image, len(image) // 2)
+    resumed = tt.Trainer(tm, backend="tflm")
+    resumed.load_checkpoint(image, len(image) // 2)
+    exported = tt.load(first.export())
+    for trainer in (resumed, tt.Trainer(exported, backend="tflm"), tt.Trainer(exported)):
+        for i, x in enumerate(xs[4:], start=4):
+            trainer.train_step(x, i % 4)
+        got, want = trainer._backend.params, straight._backend.params
+        assert all(np.array_equal(got[k], want[k]) for k in want)

@@ -10,7 +10,7 @@ from tflm_train._generated import tflm_train_generated as G
 from tflm_train.errors import InputError
 from tflm_train.reference import training as R
 
-from conftest import int8_model
+from conftest import assert_resumes_exactly, int8_model
 
 
 def test_sub_lsb_steps_add_up_where_int8_rounding_drops_them():
@@ -61,24 +61,7 @@ def test_residuals_survive_export_and_checkpoints():
     data, shape = int8_model("mobilenet_v2_style")
     tm = tt.convert_tflite(data, scheme="last:3", learning_rate=0.02, progress=False, update_precision="int16",
                            max_loss=float("inf"))
-    rng = np.random.default_rng(2)
-    xs = [rng.integers(-128, 128, shape).astype(np.int8) for _ in range(8)]
-    straight = tt.Trainer(tm, backend="tflm")
-    for i, x in enumerate(xs):
-        straight.train_step(x, i % 4)
-    first = tt.Trainer(tm, backend="tflm")
-    for i, x in enumerate(xs[:4]):
-        first.train_step(x, i % 4)
-    image = bytearray(2 * first.checkpoint_bytes())
-    first.save_checkpoint(image, len(image) // 2)
-    resumed = tt.Trainer(tm, backend="tflm")
-    resumed.load_checkpoint(image, len(image) // 2)
-    again = tt.Trainer(tt.load(first.export()), backend="tflm")
-    for trainer in (resumed, again):
-        for i, x in enumerate(xs[4:], start=4):
-            trainer.train_step(x, i % 4)
-        got, want = trainer._backend.params, straight._backend.params
-        assert all(np.array_equal(got[k], want[k]) for k in want)
+    assert_resumes_exactly(tm, shape)
 
 
 def test_residual_bytes_cost_one_byte_per_trained_weight():
