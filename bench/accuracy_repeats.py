@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     with open(args.table) as f:
         table = json.load(f)
     kept = {r["row"]: r for r in table["rows"]}
-    defs = dict(A.PRECISION_ROWS + [(f"scheme {s}", dict(kind="int8", scheme=s)) for s in A.SCHEME_ROWS])
+    defs = dict(A.all_rows())
     pairs = DEFAULT_ROWS
     if args.rows:
         wanted = [r.strip() for r in args.rows.split(";") if r.strip()]

@@ -139,6 +139,13 @@ def validation_split(seed: int, per_class: int, n: int = 100):
 
 
 # ------------------------------------------------------------------ float32 reference
+def all_rows() -> list[tuple[str, dict]]:
+    """(label, row) of every row: the precision rows, then the scheme rows at a constant rate and with
+    the rate decayed over the run."""
+    return list(PRECISION_ROWS) + [(f"scheme {s}", dict(kind="int8", scheme=s)) for s in SCHEME_ROWS] + \
+        [(f"scheme {s}, lr decay", dict(kind="int8", scheme=s, decay=True)) for s in SCHEME_ROWS]
+
+
 def float_finetune(keras_model, scheme: str, xs, ys, order, lr: float, decay: bool = False):
     import tensorflow as tf
 
@@ -216,13 +223,14 @@ class Task:
         """The auto scheme at `budget_of`'s measured arena, searched once per seed: the contribution
         analysis runs on the training samples at the rate this seed's last-2 was tuned to (the rate the
         user trains with); the row then tunes its own training rate like every other row."""
-        if budget_of not in self._auto:
+        key = (budget_of, self.analysis_lr)
+        if key not in self._auto:
             tr = tt.Trainer(tt.convert_tflite(self.int8, scheme=budget_of), backend="tflm")
             budget = tr.memory_report()["tflm"]["training_arena_bytes"]
             tm = tt.convert_tflite(self.int8, scheme="auto", sram_budget=budget, seed=self.seed, progress=False,
                                    learning_rate=self.analysis_lr, train_data=list(zip(self.xs, self.ys)))
-            self._auto[budget_of] = tm.scheme
-        return self._auto[budget_of]
+            self._auto[key] = tm.scheme
+        return self._auto[key]
 
     def run(self, row: dict, lr: float, eval_x, eval_y) -> tuple[float, int | None, str]:
         """(accuracy on eval_x, measured training arena, scheme text)."""
@@ -292,8 +300,7 @@ def main(argv=None) -> int:
     def log(msg: str) -> None:
         print(f"[{time.time() - t0:6.0f}s] {msg}", flush=True)
 
-    rows = [(label, row) for label, row in PRECISION_ROWS] + \
-           [(f"scheme {s}", dict(kind="int8", scheme=s)) for s in SCHEME_ROWS]
+    rows = all_rows()
     wanted = {r.strip() for r in args.rows.split(";") if r.strip()}
     unknown = wanted - {label for label, _ in rows}
     if unknown:
@@ -319,8 +326,8 @@ def main(argv=None) -> int:
                 per_seed[label].append((r["learning_rate"][i], r["accuracy"][i], r["training_arena_bytes"][i],
                                         r["schemes"][i]))
                 continue
-            if row.get("scheme", "").startswith("auto"):
-                task.analysis_lr = per_seed[f"scheme {FIXED}"][-1][0]
+            if row.get("scheme", "").startswith("auto"):  # the rate the same protocol's last-2 was tuned to
+                task.analysis_lr = per_seed[f"scheme {FIXED}" + (", lr decay" if row.get("decay") else "")][-1][0]
             log(f"seed {s}: tuning {label}")
             lr = tune(task, row, xv, yv, log)
             acc, arena, scheme = task.run(row, lr, task.xt, task.yt)

@@ -15,6 +15,8 @@ Gains come from either
     (the baseline) and the classifier plus one component, on the TFLM backend,
     batch 1; the gain is the drop of the mean held-out loss against the baseline
     (clipped at 0: a component that does not help is never worth memory). Each run
+    decays its rate to 0 over its one epoch (convert's decay_steps): at a constant rate batch-1
+    SGD ends wherever its last steps threw it, a few points of noise in every gain. Each run
     takes the best of ANALYSIS_RATES (a decade below the user's rate up to it): at one rate
     the baseline itself may be far off its best (the classifier alone at the rate
     a deeper scheme wants), and then every component "gains" by repairing that,
@@ -127,7 +129,8 @@ def data_gains(tflite: bytes, train_data, *, grad_dtype: str, learning_rate: flo
     def losses_at(scheme: SparseScheme, lr: float) -> np.ndarray:
         # Patching changes memory, never values: the analysis runs the plain graph.
         tm = convert_tflite(tflite, scheme=scheme, grad_dtype=grad_dtype, learning_rate=lr, seed=seed,
-                            patch=None, max_loss=max_loss, update_precision=update_precision)
+                            patch=None, max_loss=max_loss, update_precision=update_precision,
+                            decay_steps=len(fit))
         tr = Trainer(tm, backend="tflm", fast_forward=True)  # bit-exact, and the analysis runs many steps
         for x, y in fit:
             try:
