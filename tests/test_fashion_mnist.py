@@ -16,4 +16,5 @@ def test_transfer_learns_new_classes(grad_dtype):
     assert r["after"]["loss"] < r["before"]["loss"] - 0.5
     assert r["train_loss_per_epoch"][-1] < r["train_loss_per_epoch"][0]
     assert r["before"]["accuracy"] < 0.35
-    assert r["after"]["accuracy"] > 0.40  # chance is 0.20; measured 0.50-0.51 (see the issue note)
+    # chance is 0.20; measured 0.77 for both dtypes (2026-12-03; 0.50-0.51 at the old default, a constant 0.01)
+    assert r["after"]["accuracy"] > 0.65

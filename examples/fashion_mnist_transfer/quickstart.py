@@ -104,12 +104,13 @@ def mean_loss(trainer, xs, ys) -> float:
 
 
 def run(scheme="last:2", grad_dtype="float32", per_class=100, epochs=2, seed=0, test_samples=1000,
-        learning_rate=None, backend="tflm", verbose=True, arch="mcu"):
+        learning_rate=0.1, backend="tflm", verbose=True, arch="mcu", decay=True):
+    """decay: the learning rate falls linearly to 0 over the run's steps (convert's decay_steps)."""
     t0 = time.time()
     keras_model, calibration = pretrain(seed, arch=arch)
-    tm = tt.convert(keras_model, calibration, scheme=scheme, grad_dtype=grad_dtype, learning_rate=learning_rate,
-                    seed=seed)
     xs, ys, xt, yt = new_task(per_class, seed, test_samples)
+    tm = tt.convert(keras_model, calibration, scheme=scheme, grad_dtype=grad_dtype, learning_rate=learning_rate,
+                    seed=seed, decay_steps=epochs * len(xs) if decay else 0)
     trainer = tt.Trainer(tm, backend=backend)
     before = {"loss": mean_loss(trainer, xt, yt), "accuracy": trainer.evaluate(xt, yt)}
     rng = np.random.default_rng(seed)
@@ -131,14 +132,18 @@ def main(argv=None):
     p.add_argument("--per_class", type=int, default=100)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--learning_rate", type=float, default=0.1)
+    p.add_argument("--constant_rate", action="store_true", help="no learning-rate decay over the run")
     p.add_argument("--backend", default="tflm", choices=["tflm", "reference"])
     p.add_argument("--arch", default="mcu", choices=sorted(ARCHS), help="mcu: MobileNetV2-style; small: 5 layers")
     p.add_argument("--out", default="out/fashion_mnist_transfer.train.tflite")
     a = p.parse_args(argv)
-    r = run(a.scheme, a.grad_dtype, a.per_class, a.epochs, a.seed, backend=a.backend, arch=a.arch)
+    r = run(a.scheme, a.grad_dtype, a.per_class, a.epochs, a.seed, learning_rate=a.learning_rate, backend=a.backend,
+            arch=a.arch, decay=not a.constant_rate)
     b, f = r["before"], r["after"]
     print(f"scheme {a.scheme}, {a.grad_dtype} gradients, backend {a.backend}, batch 1, "
-          f"{5 * a.per_class} samples x {a.epochs} epochs")
+          f"{5 * a.per_class} samples x {a.epochs} epochs, learning rate {a.learning_rate:g}"
+          + (" constant" if a.constant_rate else " decayed to 0"))
     print(f"test loss      {b['loss']:.3f} -> {f['loss']:.3f}")
     print(f"test accuracy  {100 * b['accuracy']:.1f}% -> {100 * f['accuracy']:.1f}%  (5 new classes, chance 20%)")
     m = r["memory"]
