@@ -200,3 +200,17 @@ def test_convert_with_16_bit_updates_and_inspect_says_so(files, capsys):
     assert run_cli("inspect", str(d / "net16.train.tflite")) == 0
     out = capsys.readouterr().out
     assert "int16 (residual bytes) weight updates" in out and " resid " in out
+
+
+def test_convert_with_a_decaying_rate_and_inspect_says_so(files, capsys):
+    d = files
+    assert run_cli("convert", f"--input={d / 'net.tflite'}", f"--output={d / 'decay.train.tflite'}",
+                   "--scheme=last:2", "--learning_rate=0.2", "--decay_steps=300", "--final_learning_rate=0.01",
+                   "--patch=none") == 0
+    capsys.readouterr()
+    assert run_cli("inspect", str(d / "decay.train.tflite")) == 0
+    assert "learning rate 0.2 decaying to 0.01 over 300 steps" in capsys.readouterr().out
+    assert run_cli("convert", f"--input={d / 'net.tflite'}", f"--output={d / 'bad.train.tflite'}",
+                   "--decay_steps=-5") != 0
+    assert "decay_steps must be an integer" in capsys.readouterr().err
+    assert not (d / "bad.train.tflite").exists()
