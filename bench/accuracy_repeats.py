@@ -10,7 +10,7 @@ the table's own), the same R orders for every row, so differences between rows a
 Prints, per row, the mean test accuracy over seeds x runs with its standard error, the run-to-run
 standard deviation within a seed, and each row's paired difference from its reference row.
 
-    python bench/accuracy_repeats.py --repeats 8 [--rows "scheme last:6;scheme auto@last:6"]
+    python bench/accuracy_repeats.py --repeats 8 [--decay] [--rows "scheme last:6;scheme auto@last:6"]
 """
 from __future__ import annotations
 
@@ -49,6 +49,21 @@ DEFAULT_ROWS = [
     ("scheme auto@last:3", "scheme last:3"),
     ("scheme auto@last:6", "scheme last:6"),
 ]
+# The same comparisons with the learning rate decayed over the run (--decay).
+DECAY_ROWS = [
+    ("float32 TF fine-tuning, lr decay", None),
+    ("int8 SGD, no QAS, lr decay", "float32 TF fine-tuning, lr decay"),
+    ("int8 + QAS, float32 grads, lr decay", "float32 TF fine-tuning, lr decay"),
+    ("int8 + QAS, int8 grads, lr decay", "int8 + QAS, float32 grads, lr decay"),
+    ("int8 + QAS, 16-bit updates, lr decay", "float32 TF fine-tuning, lr decay"),
+    ("float32 TF fine-tuning, last:6, lr decay", None),
+    ("int8 + QAS, last:6, lr decay", "float32 TF fine-tuning, last:6, lr decay"),
+    ("int8 + QAS, last:6, lr decay, logit headroom 8x", "float32 TF fine-tuning, last:6, lr decay"),
+    ("scheme last:3, lr decay", None),
+    ("scheme last:6, lr decay", None),
+    ("scheme auto@last:3, lr decay", "scheme last:3, lr decay"),
+    ("scheme auto@last:6, lr decay", "scheme last:6, lr decay"),
+]
 
 
 def main(argv=None) -> int:
@@ -57,16 +72,17 @@ def main(argv=None) -> int:
     ap.add_argument("--table", default=os.path.join(os.path.dirname(__file__), "results", "accuracy_table.json"),
                     help="the accuracy table whose rates (and auto schemes) the runs use")
     ap.add_argument("--rows", default="", help="row names separated by ';' (default: the targets' rows)")
+    ap.add_argument("--decay", action="store_true", help="the default rows with the rate decayed over the run")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "accuracy_repeats.json"))
     args = ap.parse_args(argv)
     with open(args.table) as f:
         table = json.load(f)
     kept = {r["row"]: r for r in table["rows"]}
     defs = dict(A.all_rows())
-    pairs = DEFAULT_ROWS
+    pairs = DECAY_ROWS if args.decay else DEFAULT_ROWS
     if args.rows:
         wanted = [r.strip() for r in args.rows.split(";") if r.strip()]
-        pairs = [(r, dict(DEFAULT_ROWS).get(r)) for r in wanted]
+        pairs = [(r, dict(DEFAULT_ROWS + DECAY_ROWS).get(r)) for r in wanted]
     for row, ref in pairs:
         for name in (row, ref):
             if name is not None and (name not in defs or name not in kept):
