@@ -99,10 +99,10 @@ def test_generated_c_is_bit_exact_with_tflm(arch, scheme, grad_dtype, naive, pat
 
 
 def test_generated_c_follows_the_learning_rate_decay(core_archive, tmp_path):
-    """The decay ends (4 updates) within the 6 steps: its ramp and its end both checked."""
+    """The warm-up (2 updates) and the decay (4) end within the 6 steps: ramps and ends all checked."""
     data, shape = int8_model("mobilenet_v2_style")
     tm = tt.convert_tflite(data, scheme="last:3", progress=False, max_loss=float("inf"), learning_rate=0.05,
-                           decay_steps=4, final_learning_rate=0.01)
+                           decay_steps=4, final_learning_rate=0.01, warmup_steps=2)
     assert "tflmt_scheduled_learning_rate(" in codegen.generate(tm, "model").source
     assert_c_equals_tflm(tm, shape, False, core_archive, tmp_path)
 

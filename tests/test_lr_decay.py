@@ -24,6 +24,14 @@ def test_the_rate_falls_linearly_then_stays():
     assert R.scheduled_learning_rate(0.1, 0.0, 0, 10**6) == f32(0.1)  # no decay
 
 
+def test_the_warm_up_ramps_the_scheduled_rate_up():
+    rates = [R.scheduled_learning_rate(0.1, 0.0, 10, s, warmup_steps=4) for s in range(6)]
+    decayed = [R.scheduled_learning_rate(0.1, 0.0, 10, s) for s in range(6)]
+    want = [decayed[s] * (f32(s + 1) / f32(4)) for s in range(3)] + decayed[3:]
+    assert [r.tobytes() for r in rates] == [w.tobytes() for w in want]
+    assert R.scheduled_learning_rate(0.1, 0.0, 0, 1, warmup_steps=2) == f32(0.1)  # warm-up alone, done
+
+
 def _trained(tm, steps, shape, seed=1):
     ref, dev = tt.Trainer(tm), tt.Trainer(tm, backend="tflm")
     rng = np.random.default_rng(seed)
@@ -36,15 +44,16 @@ def _trained(tm, steps, shape, seed=1):
     return pr
 
 
-@pytest.mark.parametrize("grad_dtype,precision", [("float32", "int8"), ("int8", "int8"), ("float32", "int16")])
-def test_tflm_equals_reference_across_the_decay(grad_dtype, precision):
+@pytest.mark.parametrize("grad_dtype,precision,warmup", [("float32", "int8", 0), ("int8", "int8", 3),
+                                                          ("float32", "int16", 2)])
+def test_tflm_equals_reference_across_the_decay(grad_dtype, precision, warmup):
     data, shape = int8_model("mobilenet_v2_style")
     kw = dict(scheme="full", grad_dtype=grad_dtype, learning_rate=0.05, seed=3, progress=False,
               max_loss=float("inf"), update_precision=precision)
-    decayed = tt.convert_tflite(data, decay_steps=5, final_learning_rate=0.005, **kw)
+    decayed = tt.convert_tflite(data, decay_steps=5, final_learning_rate=0.005, warmup_steps=warmup, **kw)
     assert decayed.learning_rate_decay == (5, pytest.approx(0.005))
     ops = [op for op in decayed.train_ops if op.name.endswith("_UPDATE")]
-    assert ops and all(op.options.decaySteps == 5 for op in ops)
+    assert ops and all(op.options.decaySteps == 5 and op.options.warmupSteps == warmup for op in ops)
     got = _trained(decayed, 9, shape)  # past the decay's end
     const = _trained(tt.convert_tflite(data, **kw), 9, shape)
     assert any(not np.array_equal(got[k], const[k]) for k in got)  # the decay changed the steps
@@ -63,6 +72,7 @@ def test_the_schedule_resumes_from_export_and_checkpoints():
     (dict(decay_steps=2**24 + 1), "decay_steps must be an integer in"),
     (dict(decay_steps=1.5), "decay_steps must be an integer in"),
     (dict(decay_steps=True), "decay_steps must be an integer in"),
+    (dict(warmup_steps=-1), "warmup_steps must be an integer in"),
     (dict(decay_steps=10, final_learning_rate=-0.1), "final_learning_rate must be a finite number >= 0"),
     (dict(decay_steps=10, final_learning_rate=float("nan")), "final_learning_rate must be a finite number >= 0"),
     (dict(decay_steps=10, final_learning_rate="fast"), "final_learning_rate must be a finite number >= 0"),
@@ -91,3 +101,4 @@ def test_inspect_names_the_decay():
     text = describe(tt.convert_tflite(data, scheme="last:2", progress=False, learning_rate=0.1, decay_steps=500))
     assert "learning rate 0.1 decaying to 0 over 500 steps" in text
     assert "decaying" not in describe(tt.convert_tflite(data, scheme="last:2", progress=False))
+    assert "warm-up 20 steps" in describe(tt.convert_tflite(data, scheme="last:2", progress=False, warmup_steps=20))

@@ -44,6 +44,7 @@ class Settings:
     residual: bool = False  # update_precision "int16": a residual byte per trained weight (16-bit updates)
     decay_steps: int = 0  # learning-rate decay to final_learning_rate over each op's first decay_steps updates
     final_learning_rate: float = 0.0
+    warmup_steps: int = 0  # the rate ramps up over each op's first warmup_steps updates
 
 
 @dataclass
@@ -234,6 +235,7 @@ class _Builder:
         o.learningRate, o.rounding, o.seed = self.st.learning_rate, self.st.rounding, self.st.seed
         o.opUid, o.initialStep = self.next_uid, 0
         o.finalLearningRate, o.decaySteps = self.st.final_learning_rate, self.st.decay_steps
+        o.warmupSteps = self.st.warmup_steps
         self.next_uid += 1
 
     def weight_update(self, op: ForwardOp, g: tuple[int, ...]) -> None:

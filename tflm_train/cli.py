@@ -4,7 +4,7 @@
                         [--scheme=last:2|bias|full|classifier|auto|sparse:...] [--sram_budget=96K]
                         [--calibration=calib.npz] [--train_data=data.npz] [--grad_dtype=float32|int8]
                         [--update_precision=int8|int16]
-                        [--learning_rate=0.01] [--decay_steps=0] [--final_learning_rate=0]
+                        [--learning_rate=0.01] [--decay_steps=0] [--final_learning_rate=0] [--warmup_steps=0]
                         [--seed=0] [--patch=auto|none|OPS:RxC]
                         [--weight_headroom=4] [--logit_headroom=2]
     tflm-train inspect  m.train.tflite [--measure] [--plot=memory.png]
@@ -43,6 +43,7 @@ flags.DEFINE_float("learning_rate", None, "convert: SGD learning rate (default 0
 flags.DEFINE_integer("decay_steps", 0, "convert: decay the learning rate linearly over each update's first N steps "
                      "(0: constant; for a fine-tuning of known length, its step count)")
 flags.DEFINE_float("final_learning_rate", 0.0, "convert --decay_steps: the rate the decay ends at")
+flags.DEFINE_integer("warmup_steps", 0, "convert: ramp the learning rate up linearly over each update's first N steps")
 flags.DEFINE_integer("seed", 0, "convert / fit: seed (stochastic rounding, search, sample order)")
 flags.DEFINE_float("weight_headroom", 4.0, "convert: re-quantize the weight-trained layers with this many times "
                    "their scale, so trained weights can grow past the pretrained range (>= 1)")
@@ -130,7 +131,7 @@ def cmd_convert(args: list[str]) -> int:
     out = FLAGS.output or re.sub(r"(\.tflite|\.keras|\.h5)?/?$", "", src) + ".train.tflite"
     kw = dict(scheme=FLAGS.scheme, grad_dtype=FLAGS.grad_dtype, update_precision=FLAGS.update_precision,
               learning_rate=FLAGS.learning_rate, decay_steps=FLAGS.decay_steps,
-              final_learning_rate=FLAGS.final_learning_rate, seed=FLAGS.seed, patch=parse_patch(FLAGS.patch), weight_headroom=FLAGS.weight_headroom,
+              final_learning_rate=FLAGS.final_learning_rate, warmup_steps=FLAGS.warmup_steps, seed=FLAGS.seed, patch=parse_patch(FLAGS.patch), weight_headroom=FLAGS.weight_headroom,
               logit_headroom=FLAGS.logit_headroom)
     if FLAGS.sram_budget is not None:
         kw["sram_budget"] = parse_bytes(FLAGS.sram_budget)
@@ -174,7 +175,8 @@ def describe(tm: TrainingModel) -> str:
     lines = [f"producer {producer}; scheme {tm.scheme}; {tm.grad_dtype} gradients; "
              f"{'int16 (residual bytes)' if residual else 'int8'} weight updates; learning rate "
              f"{tm.learning_rate:g}" + (f" decaying to {tm.learning_rate_decay[1]:g} over {tm.learning_rate_decay[0]} "
-                                        "steps" if tm.learning_rate_decay else "") + f"; {tm.num_classes} classes" + (f"; {tm.patch}" if tm.patch else "")]
+                                        "steps" if tm.learning_rate_decay else "")
+             + (f", warm-up {tm.warmup_steps} steps" if tm.warmup_steps else "") + f"; {tm.num_classes} classes" + (f"; {tm.patch}" if tm.patch else "")]
     shape, dtype, _ = tm.input_details()
     lines.append(f"input {shape} {np.dtype(dtype).name}; {len(sg.operators)} operators, {len(sg.tensors)} tensors")
     fwd = Counter(op.kind for op in tm.forward_ops)

@@ -274,9 +274,9 @@ class _Emitter:
         self.n_updates += 1
         self.update_init.append(int(o.initialStep))
         lr = _cfloat(o.learningRate)
-        if o.decaySteps:
+        if o.decaySteps or o.warmupSteps:
             lr = (f"tflmt_scheduled_learning_rate({lr}, {_cfloat(o.finalLearningRate)}, {int(o.decaySteps)}u, "
-                  f"steps[{k}])")
+                  f"{int(o.warmupSteps)}u, steps[{k}])")
         return (f"tflmt_sgd sgd = {{{lr}, {1 if o.rounding == 0 else 0}, {int(o.seed)}u, "
                 f"{int(o.opUid)}u, steps[{k}], {residual}}};"), f"++steps[{k}];"
 

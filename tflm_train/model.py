@@ -104,6 +104,11 @@ class TrainingModel:
         return (int(o.decaySteps), float(o.finalLearningRate)) if o.decaySteps else None
 
     @property
+    def warmup_steps(self) -> int:
+        """Updates over which the rate ramps up (0: none)."""
+        return int(self.graph.optimizer.warmupSteps)
+
+    @property
     def scheme(self) -> str:
         s = self.graph.scheme
         return s.decode() if isinstance(s, bytes) else str(s)
@@ -152,7 +157,7 @@ class TrainingModel:
         if g.optimizer is None or not np.isfinite(g.optimizer.learningRate) or g.optimizer.learningRate < 0:
             raise ModelFormatError(f"{where}: missing optimizer or invalid learning rate")
         if not np.isfinite(g.optimizer.finalLearningRate) or g.optimizer.finalLearningRate < 0 or \
-                g.optimizer.decaySteps > 1 << 24:
+                g.optimizer.decaySteps > 1 << 24 or g.optimizer.warmupSteps > 1 << 24:
             raise ModelFormatError(f"{where}: invalid learning-rate decay (final rate "
                                    f"{g.optimizer.finalLearningRate}, {g.optimizer.decaySteps} steps)")
         ops_by_index = {op.index: op for op in self.train_ops}
@@ -197,7 +202,8 @@ class TrainingModel:
                     2 if g.gradDtype == G.GradDType.INT8 else 1) + (op.index in with_residual):
                 raise ModelFormatError(f"{where}: operator {op.index} ({op.name}) has {len(op.inputs)} inputs")
             if op.name in UPDATE_OPS and (not np.isfinite(op.options.finalLearningRate) or
-                                          op.options.finalLearningRate < 0 or op.options.decaySteps > 1 << 24):
+                                          op.options.finalLearningRate < 0 or op.options.decaySteps > 1 << 24
+                                          or op.options.warmupSteps > 1 << 24):
                 raise ModelFormatError(f"{where}: operator {op.index} ({op.name}) has an invalid learning-rate decay")
             dtype = getattr(op.options, "gradDtype", g.gradDtype)
             if dtype != g.gradDtype:

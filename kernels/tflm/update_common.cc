@@ -9,7 +9,7 @@ namespace tflmt {
 
 tflmt_sgd UpdateState::Sgd() const {
   tflmt_sgd s;
-  s.learning_rate = tflmt_scheduled_learning_rate(learning_rate, final_learning_rate, decay_steps, step);
+  s.learning_rate = tflmt_scheduled_learning_rate(learning_rate, final_learning_rate, decay_steps, warmup_steps, step);
   s.stochastic = stochastic;
   s.seed = seed;
   s.op_uid = op_uid;
@@ -82,7 +82,9 @@ TfLiteStatus ReadSgd(const char* op, const OptionsTable& o, int first_field, Upd
   if (!std::isfinite(st->final_learning_rate) || st->final_learning_rate < 0.0f) {
     TFLMT_FAIL(op, "final learning rate must be finite and >= 0");
   }
+  st->warmup_steps = o.U32(first_field + 7, 0);
   if (st->decay_steps > (1u << 24)) TFLMT_FAIL(op, "decay_steps %u is over 2^24", (unsigned)st->decay_steps);
+  if (st->warmup_steps > (1u << 24)) TFLMT_FAIL(op, "warmup_steps %u is over 2^24", (unsigned)st->warmup_steps);
   return kTfLiteOk;
 }
 

@@ -13,7 +13,7 @@ struct UpdateState {
   const float* qas = nullptr;        // one QAS factor per output channel
   float learning_rate = 0.0f;
   float final_learning_rate = 0.0f;  // learning-rate decay over the first decay_steps updates
-  uint32_t decay_steps = 0;
+  uint32_t decay_steps = 0, warmup_steps = 0;
   int32_t stochastic = 1;
   uint32_t seed = 0, op_uid = 0, step = 0;
   tflmt_sgd Sgd() const;
@@ -28,8 +28,8 @@ TfLiteStatus AdoptParameter(const char* op, TfLiteContext* ctx, TfLiteNode* node
 // st->residual, its state entry shares the op's step.
 TfLiteStatus AdoptResidual(const char* op, TfLiteContext* ctx, TfLiteNode* node, int input, UpdateState* st);
 // QAS factors (`channels` of them) and SGD settings from the options fields: learning_rate,
-// rounding, seed, op_uid, initial_step, then final_learning_rate and decay_steps at first_field + 5
-// and + 6 (absent in models written before the decay: no decay).
+// rounding, seed, op_uid, initial_step, then final_learning_rate, decay_steps and warmup_steps at
+// first_field + 5 .. + 7 (absent in models written before the schedule: a constant rate).
 TfLiteStatus ReadQas(const char* op, TfLiteContext* ctx, OptionsTable* o, int field, int32_t channels,
                      UpdateState* st);
 TfLiteStatus ReadSgd(const char* op, const OptionsTable& o, int first_field, UpdateState* st);

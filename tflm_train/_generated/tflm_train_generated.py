@@ -506,8 +506,15 @@ class Optimizer(object):
             return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
         return 0
 
+    # Optimizer
+    def WarmupSteps(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 0
+
 def OptimizerStart(builder):
-    builder.StartObject(7)
+    builder.StartObject(8)
 
 def OptimizerAddType(builder, type):
     builder.PrependInt8Slot(0, type, 0)
@@ -530,6 +537,9 @@ def OptimizerAddFinalLearningRate(builder, finalLearningRate):
 def OptimizerAddDecaySteps(builder, decaySteps):
     builder.PrependUint32Slot(6, decaySteps, 0)
 
+def OptimizerAddWarmupSteps(builder, warmupSteps):
+    builder.PrependUint32Slot(7, warmupSteps, 0)
+
 def OptimizerEnd(builder):
     return builder.EndObject()
 
@@ -547,6 +557,7 @@ class OptimizerT(object):
         step = 0,
         finalLearningRate = 0.0,
         decaySteps = 0,
+        warmupSteps = 0,
     ):
         self.type = type  # type: int
         self.learningRate = learningRate  # type: float
@@ -555,6 +566,7 @@ class OptimizerT(object):
         self.step = step  # type: int
         self.finalLearningRate = finalLearningRate  # type: float
         self.decaySteps = decaySteps  # type: int
+        self.warmupSteps = warmupSteps  # type: int
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -584,6 +596,7 @@ class OptimizerT(object):
         self.step = optimizer.Step()
         self.finalLearningRate = optimizer.FinalLearningRate()
         self.decaySteps = optimizer.DecaySteps()
+        self.warmupSteps = optimizer.WarmupSteps()
 
     # OptimizerT
     def Pack(self, builder):
@@ -595,6 +608,7 @@ class OptimizerT(object):
         OptimizerAddStep(builder, self.step)
         OptimizerAddFinalLearningRate(builder, self.finalLearningRate)
         OptimizerAddDecaySteps(builder, self.decaySteps)
+        OptimizerAddWarmupSteps(builder, self.warmupSteps)
         optimizer = OptimizerEnd(builder)
         return optimizer
 
@@ -1943,8 +1957,15 @@ class WeightUpdateOptions(object):
             return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
         return 0
 
+    # WeightUpdateOptions
+    def WarmupSteps(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(32))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 0
+
 def WeightUpdateOptionsStart(builder):
-    builder.StartObject(14)
+    builder.StartObject(15)
 
 def WeightUpdateOptionsAddVersion(builder, version):
     builder.PrependUint32Slot(0, version, 1)
@@ -1994,6 +2015,9 @@ def WeightUpdateOptionsAddFinalLearningRate(builder, finalLearningRate):
 def WeightUpdateOptionsAddDecaySteps(builder, decaySteps):
     builder.PrependUint32Slot(13, decaySteps, 0)
 
+def WeightUpdateOptionsAddWarmupSteps(builder, warmupSteps):
+    builder.PrependUint32Slot(14, warmupSteps, 0)
+
 def WeightUpdateOptionsEnd(builder):
     return builder.EndObject()
 
@@ -2022,6 +2046,7 @@ class WeightUpdateOptionsT(object):
         initialStep = 0,
         finalLearningRate = 0.0,
         decaySteps = 0,
+        warmupSteps = 0,
     ):
         self.version = version  # type: int
         self.gradDtype = gradDtype  # type: int
@@ -2037,6 +2062,7 @@ class WeightUpdateOptionsT(object):
         self.initialStep = initialStep  # type: int
         self.finalLearningRate = finalLearningRate  # type: float
         self.decaySteps = decaySteps  # type: int
+        self.warmupSteps = warmupSteps  # type: int
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -2086,6 +2112,7 @@ class WeightUpdateOptionsT(object):
         self.initialStep = weightUpdateOptions.InitialStep()
         self.finalLearningRate = weightUpdateOptions.FinalLearningRate()
         self.decaySteps = weightUpdateOptions.DecaySteps()
+        self.warmupSteps = weightUpdateOptions.WarmupSteps()
 
     # WeightUpdateOptionsT
     def Pack(self, builder):
@@ -2124,6 +2151,7 @@ class WeightUpdateOptionsT(object):
         WeightUpdateOptionsAddInitialStep(builder, self.initialStep)
         WeightUpdateOptionsAddFinalLearningRate(builder, self.finalLearningRate)
         WeightUpdateOptionsAddDecaySteps(builder, self.decaySteps)
+        WeightUpdateOptionsAddWarmupSteps(builder, self.warmupSteps)
         weightUpdateOptions = WeightUpdateOptionsEnd(builder)
         return weightUpdateOptions
 
@@ -2240,8 +2268,15 @@ class BiasUpdateOptions(object):
             return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
         return 0
 
+    # BiasUpdateOptions
+    def WarmupSteps(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(24))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 0
+
 def BiasUpdateOptionsStart(builder):
-    builder.StartObject(10)
+    builder.StartObject(11)
 
 def BiasUpdateOptionsAddVersion(builder, version):
     builder.PrependUint32Slot(0, version, 1)
@@ -2276,6 +2311,9 @@ def BiasUpdateOptionsAddFinalLearningRate(builder, finalLearningRate):
 def BiasUpdateOptionsAddDecaySteps(builder, decaySteps):
     builder.PrependUint32Slot(9, decaySteps, 0)
 
+def BiasUpdateOptionsAddWarmupSteps(builder, warmupSteps):
+    builder.PrependUint32Slot(10, warmupSteps, 0)
+
 def BiasUpdateOptionsEnd(builder):
     return builder.EndObject()
 
@@ -2300,6 +2338,7 @@ class BiasUpdateOptionsT(object):
         initialStep = 0,
         finalLearningRate = 0.0,
         decaySteps = 0,
+        warmupSteps = 0,
     ):
         self.version = version  # type: int
         self.gradDtype = gradDtype  # type: int
@@ -2311,6 +2350,7 @@ class BiasUpdateOptionsT(object):
         self.initialStep = initialStep  # type: int
         self.finalLearningRate = finalLearningRate  # type: float
         self.decaySteps = decaySteps  # type: int
+        self.warmupSteps = warmupSteps  # type: int
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -2349,6 +2389,7 @@ class BiasUpdateOptionsT(object):
         self.initialStep = biasUpdateOptions.InitialStep()
         self.finalLearningRate = biasUpdateOptions.FinalLearningRate()
         self.decaySteps = biasUpdateOptions.DecaySteps()
+        self.warmupSteps = biasUpdateOptions.WarmupSteps()
 
     # BiasUpdateOptionsT
     def Pack(self, builder):
@@ -2372,6 +2413,7 @@ class BiasUpdateOptionsT(object):
         BiasUpdateOptionsAddInitialStep(builder, self.initialStep)
         BiasUpdateOptionsAddFinalLearningRate(builder, self.finalLearningRate)
         BiasUpdateOptionsAddDecaySteps(builder, self.decaySteps)
+        BiasUpdateOptionsAddWarmupSteps(builder, self.warmupSteps)
         biasUpdateOptions = BiasUpdateOptionsEnd(builder)
         return biasUpdateOptions
 

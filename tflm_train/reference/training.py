@@ -91,13 +91,18 @@ def grad_accum(g1, g2):
 
 # ----------------------------------------------------------------------------- update
 
-def scheduled_learning_rate(lr: float, final_lr: float, decay_steps: int, step: int) -> np.float32:
+def scheduled_learning_rate(lr: float, final_lr: float, decay_steps: int, step: int,
+                            warmup_steps: int = 0) -> np.float32:
     """The rate of an op's update number `step`: linear from lr to final_lr over the first decay_steps
-    updates, then final_lr; decay_steps 0 keeps lr. float32, in this order (C: tflmt_scheduled_learning_rate)."""
-    if decay_steps == 0:
-        return f32(lr)
-    done = f32(min(step, decay_steps)) / f32(decay_steps)
-    return f32(lr) * (f32(1) - done) + f32(final_lr) * done
+    updates, then final_lr (decay_steps 0: lr), times the warm-up ramp min(1, (step + 1) / warmup_steps)
+    (warmup_steps 0: 1). float32, in this order (C: tflmt_scheduled_learning_rate)."""
+    rate = f32(lr)
+    if decay_steps:
+        done = f32(min(step, decay_steps)) / f32(decay_steps)
+        rate = f32(lr) * (f32(1) - done) + f32(final_lr) * done
+    if warmup_steps and step < warmup_steps - 1:
+        rate = rate * (f32(step + 1) / f32(warmup_steps))
+    return rate
 
 
 def _rounded_steps(grad: np.ndarray, qas: np.ndarray, channel_axis: int, lr: float, stochastic: bool, seed: int,

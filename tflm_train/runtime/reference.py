@@ -148,7 +148,8 @@ class ReferenceBackend:
             mask[..., list(channels)] = True
         stochastic = o.rounding == G.RoundingMode.STOCHASTIC
         qas = np.asarray(o.qasScale, f32)
-        lr = R.scheduled_learning_rate(o.learningRate, o.finalLearningRate, o.decaySteps, self.steps[op.index])
+        lr = R.scheduled_learning_rate(o.learningRate, o.finalLearningRate, o.decaySteps, self.steps[op.index],
+                                       o.warmupSteps)
         if residual is not None:
             self.params[ti][...], self.params[residual][...] = R.sgd_step16(
                 self.params[ti], self.params[residual], grad, qas, axis, lr, stochastic, o.seed, o.opUid,

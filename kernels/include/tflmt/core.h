@@ -75,13 +75,19 @@ typedef struct {
   int8_t* residual;
 } tflmt_sgd;
 
-/* The learning rate of an op's update number `step` (tflmt_sgd.step) under linear decay: from lr to
- * final_lr over the first decay_steps updates, then final_lr; decay_steps 0 keeps lr. float32 in this
- * order (the spec: tflm_train/reference/training.py scheduled_learning_rate); decay_steps <= 2^24. */
-static inline float tflmt_scheduled_learning_rate(float lr, float final_lr, uint32_t decay_steps, uint32_t step) {
-  if (decay_steps == 0u) return lr;
-  const float done = (float)(step < decay_steps ? step : decay_steps) / (float)decay_steps;
-  return lr * (1.0f - done) + final_lr * done;
+/* The learning rate of an op's update number `step` (tflmt_sgd.step): linear decay from lr to
+ * final_lr over the first decay_steps updates, then final_lr (decay_steps 0: lr), times the warm-up
+ * ramp min(1, (step + 1) / warmup_steps) (warmup_steps 0: 1). float32 in this order (the spec:
+ * tflm_train/reference/training.py scheduled_learning_rate); step counts <= 2^24. */
+static inline float tflmt_scheduled_learning_rate(float lr, float final_lr, uint32_t decay_steps,
+                                                  uint32_t warmup_steps, uint32_t step) {
+  float rate = lr;
+  if (decay_steps != 0u) {
+    const float done = (float)(step < decay_steps ? step : decay_steps) / (float)decay_steps;
+    rate = lr * (1.0f - done) + final_lr * done;
+  }
+  if (warmup_steps != 0u && step < warmup_steps - 1u) rate = rate * ((float)(step + 1u) / (float)warmup_steps);
+  return rate;
 }
 
 /* ------------------------------------------------------------------ PRNG */
