@@ -63,6 +63,12 @@ DECAY_ROWS = [
     ("scheme last:6, lr decay", None),
     ("scheme auto@last:3, lr decay", "scheme last:3, lr decay"),
     ("scheme auto@last:6, lr decay", "scheme last:6, lr decay"),
+    ("float32 TF fine-tuning, lr decay + warm-up", None),
+    ("int8 + QAS, lr decay + warm-up", "float32 TF fine-tuning, lr decay + warm-up"),
+    ("float32 TF fine-tuning, last:6, lr decay + warm-up", None),
+    ("int8 + QAS, last:6, lr decay + warm-up", "float32 TF fine-tuning, last:6, lr decay + warm-up"),
+    ("float32 TF fine-tuning, all layers, lr decay + warm-up", None),
+    ("int8 + QAS, all layers, lr decay + warm-up", "float32 TF fine-tuning, all layers, lr decay + warm-up"),
 ]
 
 

@@ -42,11 +42,13 @@ import numpy as np
 import tflm_train as tt
 from tflm_train.converter import DEFAULT_LOGIT_HEADROOM, DEFAULT_WEIGHT_HEADROOM
 from tflm_train.datasets import fashion_mnist
+from tflm_train.reference import training as R
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples", "fashion_mnist_transfer"))
 import quickstart as Q  # noqa: E402
 
 FIXED = "last:2"  # the trainable set of the precision rows
+WARMUP = 50  # the warm-up rows' ramp: 5 % of the run's 1000 steps
 ALL_LAYERS = 12  # the example's weighted layers (convs and the classifier)
 PRECISION_ROWS = [
     ("float32 TF fine-tuning", dict(kind="float")),
@@ -84,6 +86,18 @@ PRECISION_ROWS = [
      dict(kind="int8", qas=True, grad_dtype="float32", scheme="last:6", decay=True, logit_headroom=8.0)),
     ("int8 + QAS, all layers, lr decay, logit headroom 8x",
      dict(kind="int8", qas=True, grad_dtype="float32", scheme="full", decay=True, logit_headroom=8.0)),
+    # ... and with a warm-up too: the first updates at a high rate throw the logits far off, which
+    # float32 recovers from and int8 may not.
+    ("float32 TF fine-tuning, lr decay + warm-up", dict(kind="float", decay=True, warmup=WARMUP)),
+    ("int8 + QAS, lr decay + warm-up", dict(kind="int8", qas=True, grad_dtype="float32", decay=True, warmup=WARMUP)),
+    ("float32 TF fine-tuning, last:6, lr decay + warm-up",
+     dict(kind="float", scheme="last:6", decay=True, warmup=WARMUP)),
+    ("int8 + QAS, last:6, lr decay + warm-up",
+     dict(kind="int8", qas=True, grad_dtype="float32", scheme="last:6", decay=True, warmup=WARMUP)),
+    ("float32 TF fine-tuning, all layers, lr decay + warm-up",
+     dict(kind="float", scheme=f"last:{ALL_LAYERS}", decay=True, warmup=WARMUP)),
+    ("int8 + QAS, all layers, lr decay + warm-up",
+     dict(kind="int8", qas=True, grad_dtype="float32", scheme="full", decay=True, warmup=WARMUP)),
     # Where the gap to float comes from: the same update rounded to nearest instead of stochastically.
     ("int8 + QAS, nearest rounding", dict(kind="int8", qas=True, grad_dtype="float32", rounding="nearest")),
     # ... and with less room for the weights to grow past their pretrained range than the default 4x
@@ -154,7 +168,7 @@ def all_rows() -> list[tuple[str, dict]]:
         [(f"scheme {s}, lr decay", dict(kind="int8", scheme=s, decay=True)) for s in SCHEME_ROWS]
 
 
-def float_finetune(keras_model, scheme: str, xs, ys, order, lr: float, decay: bool = False):
+def float_finetune(keras_model, scheme: str, xs, ys, order, lr: float, decay: bool = False, warmup: int = 0):
     import tensorflow as tf
 
     m = tf.keras.models.clone_model(keras_model)
@@ -174,8 +188,8 @@ def float_finetune(keras_model, scheme: str, xs, ys, order, lr: float, decay: bo
         return loss
 
     for j, i in enumerate(order):
-        if decay:  # as convert(decay_steps=len(order), final_learning_rate=0) decays the int8 rows' rate
-            opt.learning_rate.assign(float(np.float32(lr) * (np.float32(1) - np.float32(j) / np.float32(len(order)))))
+        if decay or warmup:  # as convert(decay_steps=len(order), warmup_steps=...) schedules the int8 rows' rate
+            opt.learning_rate.assign(float(R.scheduled_learning_rate(lr, 0.0, len(order) if decay else 0, j, warmup)))
         step(xs[i:i + 1], ys[i:i + 1])
     return m
 
@@ -188,10 +202,11 @@ def float_accuracy(m, xs, ys) -> float:
 # ------------------------------------------------------------------ int8 on TFLM
 def int8_model(int8_tflite: bytes, scheme, lr: float, seed: int, grad_dtype="float32", qas=True,
                rounding="stochastic", headroom=DEFAULT_WEIGHT_HEADROOM, logit_headroom=DEFAULT_LOGIT_HEADROOM,
-               update_precision="int8", decay_steps=0):
+               update_precision="int8", decay_steps=0, warmup_steps=0):
     return tt.convert_tflite(int8_tflite, scheme=scheme, grad_dtype=grad_dtype, learning_rate=lr, seed=seed, qas=qas,
                              rounding=rounding, weight_headroom=headroom, logit_headroom=logit_headroom,
-                             update_precision=update_precision, decay_steps=decay_steps)
+                             update_precision=update_precision, decay_steps=decay_steps,
+                             warmup_steps=warmup_steps)
 
 
 def int8_train(tm, xs, ys, order):
@@ -244,7 +259,7 @@ class Task:
         """(accuracy on eval_x, measured training arena, scheme text)."""
         if row["kind"] == "float":
             m = float_finetune(self.keras, row.get("scheme", FIXED), self.xs, self.ys, self.order, lr,
-                               row.get("decay", False))
+                               row.get("decay", False), row.get("warmup", 0))
             return float_accuracy(m, eval_x, eval_y), None, row.get("scheme", FIXED)
         if row["kind"] == "float_int8":
             m = float_finetune(self.keras, FIXED, self.xs, self.ys, self.order, lr)
@@ -258,7 +273,7 @@ class Task:
                   rounding=row.get("rounding", "stochastic"), headroom=row.get("headroom", DEFAULT_WEIGHT_HEADROOM),
                   logit_headroom=row.get("logit_headroom", DEFAULT_LOGIT_HEADROOM),
                   update_precision=row.get("update_precision", "int8"),
-                  decay_steps=len(self.order) if row.get("decay") else 0)
+                  decay_steps=len(self.order) if row.get("decay") else 0, warmup_steps=row.get("warmup", 0))
         if scheme.startswith("auto"):
             scheme = self.auto_scheme(scheme.partition("@")[2] or FIXED)
         tm = int8_model(self.int8, scheme, lr, self.train_seed, **kw)
