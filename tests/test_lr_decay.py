@@ -91,7 +91,7 @@ def test_a_model_with_a_corrupt_decay_is_refused_by_the_loader():
     g.optimizer.finalLearningRate = -1.0
     model = io.read_model(tm.to_bytes())
     io.set_metadata(model, S.METADATA_NAME, S.encode_graph(g))
-    with pytest.raises(ModelFormatError, match="invalid learning-rate decay"):
+    with pytest.raises(ModelFormatError, match="invalid learning-rate schedule"):
         tt.load(io.write_model(model))
 
 

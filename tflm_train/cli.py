@@ -131,7 +131,8 @@ def cmd_convert(args: list[str]) -> int:
     out = FLAGS.output or re.sub(r"(\.tflite|\.keras|\.h5)?/?$", "", src) + ".train.tflite"
     kw = dict(scheme=FLAGS.scheme, grad_dtype=FLAGS.grad_dtype, update_precision=FLAGS.update_precision,
               learning_rate=FLAGS.learning_rate, decay_steps=FLAGS.decay_steps,
-              final_learning_rate=FLAGS.final_learning_rate, warmup_steps=FLAGS.warmup_steps, seed=FLAGS.seed, patch=parse_patch(FLAGS.patch), weight_headroom=FLAGS.weight_headroom,
+              final_learning_rate=FLAGS.final_learning_rate, warmup_steps=FLAGS.warmup_steps, seed=FLAGS.seed,
+              patch=parse_patch(FLAGS.patch), weight_headroom=FLAGS.weight_headroom,
               logit_headroom=FLAGS.logit_headroom)
     if FLAGS.sram_budget is not None:
         kw["sram_budget"] = parse_bytes(FLAGS.sram_budget)
@@ -172,11 +173,12 @@ def describe(tm: TrainingModel) -> str:
     g, sg = tm.graph, tm.model.subgraphs[0]
     producer = g.producer.decode() if isinstance(g.producer, bytes) else g.producer
     residual = any(t.kind == G.ParamKind.RESIDUAL for t in g.trainables or [])
+    decay = tm.learning_rate_decay
+    rate = f"{tm.learning_rate:g}" + (f" decaying to {decay[1]:g} over {decay[0]} steps" if decay else "") \
+        + (f", warm-up {tm.warmup_steps} steps" if tm.warmup_steps else "")
     lines = [f"producer {producer}; scheme {tm.scheme}; {tm.grad_dtype} gradients; "
-             f"{'int16 (residual bytes)' if residual else 'int8'} weight updates; learning rate "
-             f"{tm.learning_rate:g}" + (f" decaying to {tm.learning_rate_decay[1]:g} over {tm.learning_rate_decay[0]} "
-                                        "steps" if tm.learning_rate_decay else "")
-             + (f", warm-up {tm.warmup_steps} steps" if tm.warmup_steps else "") + f"; {tm.num_classes} classes" + (f"; {tm.patch}" if tm.patch else "")]
+             f"{'int16 (residual bytes)' if residual else 'int8'} weight updates; learning rate {rate}; "
+             f"{tm.num_classes} classes" + (f"; {tm.patch}" if tm.patch else "")]
     shape, dtype, _ = tm.input_details()
     lines.append(f"input {shape} {np.dtype(dtype).name}; {len(sg.operators)} operators, {len(sg.tensors)} tensors")
     fwd = Counter(op.kind for op in tm.forward_ops)

@@ -131,8 +131,8 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
     device that keeps learning. A fine-tuning of a known length is much better with the decay: on
     the Fashion-MNIST example it ends 8-11 points higher and varies far less between runs.
     warmup_steps: > 0 ramps the rate up linearly over each update op's first warmup_steps updates
-    (times min(1, (step + 1) / warmup_steps)): at a high rate the very first updates can throw a
-    pretrained model into a state int8 does not recover from (README, accuracy).
+    (the decayed rate times min(1, (step + 1) / warmup_steps)): at a high rate the very first updates
+    can throw a pretrained model into a state int8 does not recover from (README, accuracy).
     """
     headroom = check_factor(weight_headroom)
     tflite = with_logit_headroom(tflite, check_factor(logit_headroom, "logit_headroom"))
@@ -195,7 +195,7 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
 
 
 # The schedule's step counts are converted to float32 exactly up to 2^24.
-MAX_DECAY_STEPS = 1 << 24
+MAX_SCHEDULE_STEPS = 1 << 24
 
 
 def _settings(grad_dtype: str, learning_rate, seed, rounding: str, update_precision: str = "int8",
@@ -212,8 +212,8 @@ def _settings(grad_dtype: str, learning_rate, seed, rounding: str, update_precis
     if update_precision not in UPDATE_PRECISIONS:
         raise InputError(f"update_precision must be 'int8' or 'int16', got {update_precision!r}")
     for name, v, none in (("decay_steps", decay_steps, "no decay"), ("warmup_steps", warmup_steps, "no warm-up")):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= int(v) <= MAX_DECAY_STEPS:
-            raise InputError(f"{name} must be an integer in [0, {MAX_DECAY_STEPS}] (0: {none}), got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= int(v) <= MAX_SCHEDULE_STEPS:
+            raise InputError(f"{name} must be an integer in [0, {MAX_SCHEDULE_STEPS}] (0: {none}), got {v!r}")
     try:
         final = float(final_learning_rate)
     except (TypeError, ValueError):

@@ -158,8 +158,9 @@ class TrainingModel:
             raise ModelFormatError(f"{where}: missing optimizer or invalid learning rate")
         if not np.isfinite(g.optimizer.finalLearningRate) or g.optimizer.finalLearningRate < 0 or \
                 g.optimizer.decaySteps > 1 << 24 or g.optimizer.warmupSteps > 1 << 24:
-            raise ModelFormatError(f"{where}: invalid learning-rate decay (final rate "
-                                   f"{g.optimizer.finalLearningRate}, {g.optimizer.decaySteps} steps)")
+            raise ModelFormatError(f"{where}: invalid learning-rate schedule (final rate "
+                                   f"{g.optimizer.finalLearningRate}, decay {g.optimizer.decaySteps} steps, "
+                                   f"warm-up {g.optimizer.warmupSteps} steps)")
         ops_by_index = {op.index: op for op in self.train_ops}
         users = io.buffer_users(self.model)
         with_residual = {t.updateOp for t in g.trainables or [] if t.kind == G.ParamKind.RESIDUAL}
@@ -204,7 +205,7 @@ class TrainingModel:
             if op.name in UPDATE_OPS and (not np.isfinite(op.options.finalLearningRate) or
                                           op.options.finalLearningRate < 0 or op.options.decaySteps > 1 << 24
                                           or op.options.warmupSteps > 1 << 24):
-                raise ModelFormatError(f"{where}: operator {op.index} ({op.name}) has an invalid learning-rate decay")
+                raise ModelFormatError(f"{where}: operator {op.index} ({op.name}) has an invalid learning-rate schedule")
             dtype = getattr(op.options, "gradDtype", g.gradDtype)
             if dtype != g.gradDtype:
                 raise ModelFormatError(f"{where}: operator {op.index} ({op.name}) has gradient dtype {dtype}, the "
