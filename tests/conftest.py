@@ -77,3 +77,19 @@ def assert_resumes_exactly(tm, shape, seed: int = 2) -> None:
             trainer.train_step(x, i % 4)
         got, want = trainer._backend.params, straight._backend.params
         assert all(np.array_equal(got[k], want[k]) for k in want)
+
+
+def assert_backends_agree(tm, shape, steps: int, seed: int = 1) -> dict:
+    """`steps` training steps on random int8 inputs (labels 0..3) on the reference and TFLM backends:
+    the same loss bits and every trained tensor equal after each step. Returns the trained tensors."""
+    import tflm_train as tt
+
+    ref, dev = tt.Trainer(tm), tt.Trainer(tm, backend="tflm")
+    rng = np.random.default_rng(seed)
+    for i in range(steps):
+        x = rng.integers(-128, 128, shape).astype(np.int8)
+        assert np.float32(ref.train_step(x, i % 4)) == np.float32(dev.train_step(x, i % 4)), f"step {i}"
+        pr, pd = ref._backend.params, dev._backend.params
+        for k in pr:
+            assert np.array_equal(pr[k], pd[k]), f"step {i}: trained tensor {k} differs"
+    return ref._backend.params

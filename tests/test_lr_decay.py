@@ -10,7 +10,7 @@ from tflm_train._generated import tflm_train_generated as G
 from tflm_train.errors import InputError, ModelFormatError
 from tflm_train.reference import training as R
 
-from conftest import assert_resumes_exactly, int8_model
+from conftest import assert_backends_agree, assert_resumes_exactly, int8_model
 
 f32 = np.float32
 
@@ -32,18 +32,6 @@ def test_the_warm_up_ramps_the_scheduled_rate_up():
     assert R.scheduled_learning_rate(0.1, 0.0, 0, 1, warmup_steps=2) == f32(0.1)  # warm-up alone, done
 
 
-def _trained(tm, steps, shape, seed=1):
-    ref, dev = tt.Trainer(tm), tt.Trainer(tm, backend="tflm")
-    rng = np.random.default_rng(seed)
-    for i in range(steps):
-        x = rng.integers(-128, 128, shape).astype(np.int8)
-        assert np.float32(ref.train_step(x, i % 4)) == np.float32(dev.train_step(x, i % 4)), f"step {i}"
-        pr, pd = ref._backend.params, dev._backend.params
-        for k in pr:
-            assert np.array_equal(pr[k], pd[k]), f"step {i}: trained tensor {k} differs"
-    return pr
-
-
 @pytest.mark.parametrize("grad_dtype,precision,warmup", [("float32", "int8", 0), ("int8", "int8", 3),
                                                           ("float32", "int16", 2)])
 def test_tflm_equals_reference_across_the_decay(grad_dtype, precision, warmup):
@@ -54,8 +42,8 @@ def test_tflm_equals_reference_across_the_decay(grad_dtype, precision, warmup):
     assert decayed.learning_rate_decay == (5, pytest.approx(0.005))
     ops = [op for op in decayed.train_ops if op.name.endswith("_UPDATE")]
     assert ops and all(op.options.decaySteps == 5 and op.options.warmupSteps == warmup for op in ops)
-    got = _trained(decayed, 9, shape)  # past the decay's end
-    const = _trained(tt.convert_tflite(data, **kw), 9, shape)
+    got = assert_backends_agree(decayed, shape, 9)  # past the decay's end
+    const = assert_backends_agree(tt.convert_tflite(data, **kw), shape, 9)
     assert any(not np.array_equal(got[k], const[k]) for k in got)  # the decay changed the steps
 
 

@@ -10,7 +10,7 @@ from tflm_train._generated import tflm_train_generated as G
 from tflm_train.errors import InputError
 from tflm_train.reference import training as R
 
-from conftest import assert_resumes_exactly, int8_model
+from conftest import assert_backends_agree, assert_resumes_exactly, int8_model
 
 
 def test_sub_lsb_steps_add_up_where_int8_rounding_drops_them():
@@ -45,14 +45,7 @@ def test_tflm_equals_reference_with_residual_bytes(scheme, grad_dtype):
                            update_precision="int16", max_loss=float("inf"))
     kinds = [t.kind for t in tm.graph.trainables]
     assert kinds.count(G.ParamKind.RESIDUAL) == kinds.count(G.ParamKind.WEIGHT) > 0
-    ref, dev = tt.Trainer(tm), tt.Trainer(tm, backend="tflm")
-    rng = np.random.default_rng(1)
-    for i in range(12):
-        x = rng.integers(-128, 128, shape).astype(np.int8)
-        assert np.float32(ref.train_step(x, i % 4)) == np.float32(dev.train_step(x, i % 4)), f"step {i}"
-        pr, pd = ref._backend.params, dev._backend.params
-        for k in pr:
-            assert np.array_equal(pr[k], pd[k]), f"step {i}: trained tensor {k} differs"
+    pr = assert_backends_agree(tm, shape, 12)
     residuals = [t.tensor for t in tm.graph.trainables if t.kind == G.ParamKind.RESIDUAL]
     assert sum(int(np.count_nonzero(pr[k])) for k in residuals) > 50  # the residuals really carry steps
 

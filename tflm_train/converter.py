@@ -194,10 +194,6 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
 
 
 
-# The schedule's step counts are converted to float32 exactly up to 2^24.
-MAX_SCHEDULE_STEPS = 1 << 24
-
-
 def _settings(grad_dtype: str, learning_rate, seed, rounding: str, update_precision: str = "int8",
               decay_steps: int = 0, final_learning_rate: float = 0.0, warmup_steps: int = 0) -> autodiff.Settings:
     if grad_dtype not in autodiff.GRAD_DTYPES:
@@ -212,8 +208,8 @@ def _settings(grad_dtype: str, learning_rate, seed, rounding: str, update_precis
     if update_precision not in UPDATE_PRECISIONS:
         raise InputError(f"update_precision must be 'int8' or 'int16', got {update_precision!r}")
     for name, v, none in (("decay_steps", decay_steps, "no decay"), ("warmup_steps", warmup_steps, "no warm-up")):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= int(v) <= MAX_SCHEDULE_STEPS:
-            raise InputError(f"{name} must be an integer in [0, {MAX_SCHEDULE_STEPS}] (0: {none}), got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= int(v) <= S.MAX_SCHEDULE_STEPS:
+            raise InputError(f"{name} must be an integer in [0, {S.MAX_SCHEDULE_STEPS}] (0: {none}), got {v!r}")
     try:
         final = float(final_learning_rate)
     except (TypeError, ValueError):

@@ -157,7 +157,7 @@ class TrainingModel:
         if g.optimizer is None or not np.isfinite(g.optimizer.learningRate) or g.optimizer.learningRate < 0:
             raise ModelFormatError(f"{where}: missing optimizer or invalid learning rate")
         if not np.isfinite(g.optimizer.finalLearningRate) or g.optimizer.finalLearningRate < 0 or \
-                g.optimizer.decaySteps > 1 << 24 or g.optimizer.warmupSteps > 1 << 24:
+                max(g.optimizer.decaySteps, g.optimizer.warmupSteps) > S.MAX_SCHEDULE_STEPS:
             raise ModelFormatError(f"{where}: invalid learning-rate schedule (final rate "
                                    f"{g.optimizer.finalLearningRate}, decay {g.optimizer.decaySteps} steps, "
                                    f"warm-up {g.optimizer.warmupSteps} steps)")
@@ -203,8 +203,8 @@ class TrainingModel:
                     2 if g.gradDtype == G.GradDType.INT8 else 1) + (op.index in with_residual):
                 raise ModelFormatError(f"{where}: operator {op.index} ({op.name}) has {len(op.inputs)} inputs")
             if op.name in UPDATE_OPS and (not np.isfinite(op.options.finalLearningRate) or
-                                          op.options.finalLearningRate < 0 or op.options.decaySteps > 1 << 24
-                                          or op.options.warmupSteps > 1 << 24):
+                                          op.options.finalLearningRate < 0 or
+                                          max(op.options.decaySteps, op.options.warmupSteps) > S.MAX_SCHEDULE_STEPS):
                 raise ModelFormatError(f"{where}: operator {op.index} ({op.name}) has an invalid learning-rate schedule")
             dtype = getattr(op.options, "gradDtype", g.gradDtype)
             if dtype != g.gradDtype:

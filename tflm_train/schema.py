@@ -11,6 +11,8 @@ METADATA_NAME = "tflm_train"
 OPTIONS_IDENTIFIER = b"TMTO"
 GRAPH_IDENTIFIER = b"TMTG"
 OP_PREFIX = "TFLMT_"
+# The learning-rate schedule's step counts (decay_steps, warmup_steps) convert to float32 exactly up to 2^24.
+MAX_SCHEDULE_STEPS = 1 << 24
 
 # Each training op and the options table it carries.
 OP_OPTIONS = {

@@ -79,10 +79,10 @@ TfLiteStatus ReadSgd(const char* op, const OptionsTable& o, int first_field, Upd
   st->step = o.U32(first_field + 4, 0);
   st->final_learning_rate = o.F32(first_field + 5, 0.0f);
   st->decay_steps = o.U32(first_field + 6, 0);
+  st->warmup_steps = o.U32(first_field + 7, 0);
   if (!std::isfinite(st->final_learning_rate) || st->final_learning_rate < 0.0f) {
     TFLMT_FAIL(op, "final learning rate must be finite and >= 0");
   }
-  st->warmup_steps = o.U32(first_field + 7, 0);
   if (st->decay_steps > (1u << 24)) TFLMT_FAIL(op, "decay_steps %u is over 2^24", (unsigned)st->decay_steps);
   if (st->warmup_steps > (1u << 24)) TFLMT_FAIL(op, "warmup_steps %u is over 2^24", (unsigned)st->warmup_steps);
   return kTfLiteOk;
