@@ -98,6 +98,9 @@ PRECISION_ROWS = [
      dict(kind="float", scheme=f"last:{ALL_LAYERS}", decay=True, warmup=WARMUP)),
     ("int8 + QAS, all layers, lr decay + warm-up",
      dict(kind="int8", qas=True, grad_dtype="float32", scheme="full", decay=True, warmup=WARMUP)),
+    ("int8 + QAS, all layers, 16-bit updates, lr decay + warm-up",
+     dict(kind="int8", qas=True, grad_dtype="float32", scheme="full", update_precision="int16", decay=True,
+          warmup=WARMUP)),
     # Where the gap to float comes from: the same update rounded to nearest instead of stochastically.
     ("int8 + QAS, nearest rounding", dict(kind="int8", qas=True, grad_dtype="float32", rounding="nearest")),
     # ... and with less room for the weights to grow past their pretrained range than the default 4x
@@ -144,6 +147,8 @@ SIXTEEN_BIT = {FIXED: ("int8 + QAS, 16-bit updates", "float32 TF fine-tuning"),
 # "auto" searches under last-2's measured arena, "auto@last:K" under last-K's; the target compares an
 # auto scheme with every last-K (and bias-only) of the same or larger measured arena.
 SCHEME_ROWS = ["classifier", "bias", "last:2", "last:3", "last:4", "last:6", "auto", "auto@last:3", "auto@last:6"]
+# (label suffix, row settings) of the scheme rows' training protocols; the last is the plot's.
+SCHEME_PROTOCOLS = [("", {}), (", lr decay", dict(decay=True)), (", lr decay + warm-up", dict(decay=True, warmup=WARMUP))]
 
 
 def validation_split(seed: int, per_class: int, n: int = 100):
@@ -162,10 +167,10 @@ def validation_split(seed: int, per_class: int, n: int = 100):
 
 # ------------------------------------------------------------------ float32 reference
 def all_rows() -> list[tuple[str, dict]]:
-    """(label, row) of every row: the precision rows, then the scheme rows at a constant rate and with
-    the rate decayed over the run."""
-    return list(PRECISION_ROWS) + [(f"scheme {s}", dict(kind="int8", scheme=s)) for s in SCHEME_ROWS] + \
-        [(f"scheme {s}, lr decay", dict(kind="int8", scheme=s, decay=True)) for s in SCHEME_ROWS]
+    """(label, row) of every row: the precision rows, then the scheme rows at a constant rate, with the
+    rate decayed over the run, and with the decay and a warm-up."""
+    return list(PRECISION_ROWS) + [(f"scheme {s}{suffix}", dict(kind="int8", scheme=s, **kw))
+                                   for suffix, kw in SCHEME_PROTOCOLS for s in SCHEME_ROWS]
 
 
 def float_finetune(keras_model, scheme: str, xs, ys, order, lr: float, decay: bool = False, warmup: int = 0):
@@ -242,16 +247,18 @@ class Task:
         self.order = np.concatenate([rng.permutation(len(self.xs)) for _ in range(self.epochs)])
         self.train_seed = self.seed + 1000 * r
 
-    def auto_scheme(self, budget_of: str) -> str:
-        """The auto scheme at `budget_of`'s measured arena, searched once per seed: the contribution
-        analysis runs on the training samples at the rate this seed's last-2 was tuned to (the rate the
-        user trains with); the row then tunes its own training rate like every other row."""
-        key = (budget_of, self.analysis_lr)
+    def auto_scheme(self, budget_of: str, decay_steps: int = 0, warmup_steps: int = 0) -> str:
+        """The auto scheme at `budget_of`'s measured arena, searched once per seed and schedule: the
+        contribution analysis runs on the training samples at the rate this seed's last-2 was tuned to
+        (the rate the user trains with), with the row's warm-up share; the row then tunes its own
+        training rate like every other row."""
+        key = (budget_of, self.analysis_lr, decay_steps, warmup_steps)
         if key not in self._auto:
             tr = tt.Trainer(tt.convert_tflite(self.int8, scheme=budget_of), backend="tflm")
             budget = tr.memory_report()["tflm"]["training_arena_bytes"]
             tm = tt.convert_tflite(self.int8, scheme="auto", sram_budget=budget, seed=self.seed, progress=False,
-                                   learning_rate=self.analysis_lr, train_data=list(zip(self.xs, self.ys)))
+                                   learning_rate=self.analysis_lr, train_data=list(zip(self.xs, self.ys)),
+                                   decay_steps=decay_steps, warmup_steps=warmup_steps)
             self._auto[key] = tm.scheme
         return self._auto[key]
 
@@ -275,7 +282,7 @@ class Task:
                   update_precision=row.get("update_precision", "int8"),
                   decay_steps=len(self.order) if row.get("decay") else 0, warmup_steps=row.get("warmup", 0))
         if scheme.startswith("auto"):
-            scheme = self.auto_scheme(scheme.partition("@")[2] or FIXED)
+            scheme = self.auto_scheme(scheme.partition("@")[2] or FIXED, kw["decay_steps"], kw["warmup_steps"])
         tm = int8_model(self.int8, scheme, lr, self.train_seed, **kw)
         tr = int8_train(tm, self.xs, self.ys, self.order)
         arena = tr.memory_report()["tflm"]["training_arena_bytes"]
@@ -352,7 +359,9 @@ def main(argv=None) -> int:
                                         r["schemes"][i]))
                 continue
             if row.get("scheme", "").startswith("auto"):  # the rate the same protocol's last-2 was tuned to
-                task.analysis_lr = per_seed[f"scheme {FIXED}" + (", lr decay" if row.get("decay") else "")][-1][0]
+                protocol = next(sfx for sfx, kw in SCHEME_PROTOCOLS if label.endswith(sfx) and kw == {
+                    k: row[k] for k in ("decay", "warmup") if k in row})
+                task.analysis_lr = per_seed[f"scheme {FIXED}{protocol}"][-1][0]
             log(f"seed {s}: tuning {label}")
             lr = tune(task, row, xv, yv, log)
             acc, arena, scheme = task.run(row, lr, task.xt, task.yt)

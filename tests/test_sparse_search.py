@@ -79,7 +79,7 @@ def test_deterministic_for_a_seed_and_monotone_in_budget(net):
     assert _auto(data, large).search_result.gain >= a.gain
 
 
-def test_budget_errors(net):
+def test_budget_errors(net, monkeypatch):
     data, _, floor, _ = net
     with pytest.raises(InputError, match="smallest training scheme"):
         _auto(data, floor - 1)
@@ -89,6 +89,10 @@ def test_budget_errors(net):
         _auto(data, -5)
     with pytest.raises(InputError, match='scheme="auto" only'):
         tt.convert_tflite(data, scheme="bias", sram_budget=10**6)
+    # A bad training setting is refused before the analysis spends minutes on it.
+    monkeypatch.setattr(S, "data_gains", lambda *a, **kw: pytest.fail("the contribution analysis ran"))
+    with pytest.raises(InputError, match="warmup_steps"):
+        _auto(data, floor * 2, train_data=[(np.zeros(1), 0)] * 8, warmup_steps=-3)
 
 
 def test_prior_prefers_late_and_expanding_layers(net):
@@ -167,3 +171,34 @@ def test_contribution_analysis_refuses_a_label_that_is_not_a_class(net, bad, wha
         _auto(data, (floor + full) // 2, train_data=list(zip(xs, ys)))
     with pytest.raises(InputError, match="train_data item 1 is not an"):
         _auto(data, (floor + full) // 2, train_data=[(xs[0], 0), (xs[1],), (xs[2], 1), (xs[3], 2)])
+
+
+def test_analysis_warms_up_over_the_users_share_of_its_run():
+    assert S.analysis_warmup(0, 1000, 350) == 0  # no warm-up asked: none
+    assert S.analysis_warmup(50, 1000, 350) == 18  # 5 % of the user's run -> 5 % of the analysis run
+    assert S.analysis_warmup(1, 1000, 350) == 1  # a warm-up never rounds away
+    assert S.analysis_warmup(5000, 1000, 350) == 350  # longer than the run: the whole run
+
+
+def test_contribution_analysis_trains_with_the_warm_up(net, monkeypatch):
+    data, shape, _, _ = net
+    import tflm_train.converter as C
+
+    seen = []
+    real = C.convert_tflite
+
+    def spy(*a, **kw):
+        seen.append((kw.get("decay_steps"), kw.get("warmup_steps")))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(C, "convert_tflite", spy)
+    rng = np.random.default_rng(2)
+    pairs = [(rng.integers(-128, 128, shape).astype(np.int8), i % 4) for i in range(20)]
+    # 20 samples, 2 per label held out: each analysis run is 12 steps; the user warms up over a fifth of 100.
+    S.data_gains(data, pairs, grad_dtype="float32", learning_rate=0.01, seed=0, layers=[], bias_depths=[1],
+                 progress=False, warmup_steps=20, decay_steps=100)
+    assert seen and set(seen) == {(12, 2)}
+    seen.clear()  # without a decay the user's run is one pass over train_data: 20 steps, warm-up 10 -> 6
+    S.data_gains(data, pairs, grad_dtype="float32", learning_rate=0.01, seed=0, layers=[], bias_depths=[1],
+                 progress=False, warmup_steps=10)
+    assert set(seen) == {(12, 6)}

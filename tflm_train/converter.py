@@ -133,21 +133,25 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
     warmup_steps: > 0 ramps the rate up linearly over each update op's first warmup_steps updates
     (the decayed rate times min(1, (step + 1) / warmup_steps)): at a high rate the very first updates
     can throw a pretrained model into a state int8 does not recover from (README, accuracy).
+    With scheme="auto" and train_data, each contribution-analysis run warms up over the same share
+    of its own run (warmup_steps / decay_steps, or / len(train_data) without a decay).
     """
     headroom = check_factor(weight_headroom)
     tflite = with_logit_headroom(tflite, check_factor(logit_headroom, "logit_headroom"))
+    # Settings first: a bad one is refused before a scheme search spends minutes.
+    settings = _settings(grad_dtype, learning_rate, seed, rounding, update_precision, decay_steps,
+                         final_learning_rate, warmup_steps)
     search_result = None
     if isinstance(scheme, str) and scheme.strip().lower() == "auto":
         data, _ = io.read_bytes(tflite, "input model")
         search_result = auto_scheme(data, sram_budget, train_data, grad_dtype=grad_dtype,
                                     learning_rate=learning_rate, seed=seed, progress=progress, patch=patch,
-                                    max_loss=max_loss, update_precision=update_precision)
+                                    max_loss=max_loss, update_precision=update_precision,
+                                    warmup_steps=settings.warmup_steps, decay_steps=settings.decay_steps)
         scheme = search_result.scheme
     elif sram_budget is not None or train_data is not None:
         raise InputError('sram_budget and train_data are used by scheme="auto" only')
     model = io.read_model(tflite, "input model")
-    settings = _settings(grad_dtype, learning_rate, seed, rounding, update_precision, decay_steps,
-                         final_learning_rate, warmup_steps)
     settings.qas = bool(qas)
     if max_loss is not None and not (isinstance(max_loss, (int, float)) and max_loss >= 0):
         raise InputError(f"max_loss must be a number >= 0 (or None for the default), got {max_loss!r}")

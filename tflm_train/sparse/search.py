@@ -16,7 +16,10 @@ Gains come from either
     batch 1; the gain is the drop of the mean held-out loss against the baseline
     (clipped at 0: a component that does not help is never worth memory). Each run
     decays its rate to 0 over its one epoch (convert's decay_steps): at a constant rate batch-1
-    SGD ends wherever its last steps threw it, a few points of noise in every gain. Each run
+    SGD ends wherever its last steps threw it, a few points of noise in every gain. When the user's
+    training warms up (convert's warmup_steps), each run warms up over the same share of its run
+    (warm-up steps / decay_steps, or / the train_data's size without a decay): at the rates deeper
+    schemes are trained at, their gains are measured as they will be trained. Each run
     takes the best of ANALYSIS_RATES (a decade below the user's rate up to it): at one rate
     the baseline itself may be far off its best (the classifier alone at the rate
     a deeper scheme wants), and then every component "gains" by repairing that,
@@ -109,7 +112,7 @@ def prior_gains(model) -> Gains:
 def data_gains(tflite: bytes, train_data, *, grad_dtype: str, learning_rate: float | None, seed: int,
                layers: list[int] | None = None, bias_depths: list[int] | None = None,
                holdout: float = 0.3, progress: bool = True, max_loss: float | None = None,
-               update_precision: str = "int8") -> Gains:
+               update_precision: str = "int8", warmup_steps: int = 0, decay_steps: int = 0) -> Gains:
     """Contribution analysis: each component fine-tuned with the classifier, on the TFLM backend."""
     from ..converter import DEFAULT_LEARNING_RATE, convert_tflite
     from ..runtime import Trainer
@@ -125,12 +128,13 @@ def data_gains(tflite: bytes, train_data, *, grad_dtype: str, learning_rate: flo
     bias_depths = sorted(set(bias_depths or _default_depths(n)))
 
     rate = DEFAULT_LEARNING_RATE if learning_rate is None else float(learning_rate)
+    warmup = analysis_warmup(warmup_steps, decay_steps or len(pairs), len(fit))
 
     def losses_at(scheme: SparseScheme, lr: float) -> np.ndarray:
         # Patching changes memory, never values: the analysis runs the plain graph.
         tm = convert_tflite(tflite, scheme=scheme, grad_dtype=grad_dtype, learning_rate=lr, seed=seed,
                             patch=None, max_loss=max_loss, update_precision=update_precision,
-                            decay_steps=len(fit))
+                            decay_steps=len(fit), warmup_steps=warmup)
         tr = Trainer(tm, backend="tflm", fast_forward=True)  # bit-exact, and the analysis runs many steps
         for x, y in fit:
             try:
@@ -172,6 +176,13 @@ def data_gains(tflite: bytes, train_data, *, grad_dtype: str, learning_rate: flo
     top = max([v for w in weights for v in w.values()] + list(measured_bias.values()) + [1e-6])
     weights[n - 1] = {r: 2 * top * float(r) for r in RATIOS}
     return _prior_breaks_ties(Gains(_interpolate(measured_bias, n), weights, "data"), prior_gains(model))
+
+
+def analysis_warmup(warmup_steps: int, run_steps: int, analysis_steps: int) -> int:
+    """The warm-up of an analysis run of analysis_steps: the user's warm-up share of their run_steps."""
+    if warmup_steps <= 0:
+        return 0
+    return max(1, round(analysis_steps * min(1.0, warmup_steps / max(1, run_steps))))
 
 
 def _lower_bound(improvement: np.ndarray) -> float:
@@ -367,7 +378,8 @@ def _measured_pick(cache: dict, gain, valid, scheme_of, budget: int, measure, ga
 
 def auto_scheme(tflite: bytes, sram_budget, train_data=None, *, grad_dtype: str = "float32",
                 learning_rate: float | None = None, seed: int = 0, progress: bool = True,
-                patch="auto", max_loss: float | None = None, update_precision: str = "int8") -> SearchResult:
+                patch="auto", max_loss: float | None = None, update_precision: str = "int8",
+                warmup_steps: int = 0, decay_steps: int = 0) -> SearchResult:
     """Gains (from train_data, else the data-free prior), then the search under sram_budget (bytes)."""
     if sram_budget is None:
         raise InputError('scheme="auto" needs sram_budget=BYTES (the training arena to fit in)')
@@ -377,7 +389,8 @@ def auto_scheme(tflite: bytes, sram_budget, train_data=None, *, grad_dtype: str 
         gains = prior_gains(io.read_model(tflite, "input model"))
     else:
         gains = data_gains(tflite, train_data, grad_dtype=grad_dtype, learning_rate=learning_rate, seed=seed,
-                           progress=progress, max_loss=max_loss, update_precision=update_precision)
+                           progress=progress, max_loss=max_loss, update_precision=update_precision,
+                           warmup_steps=warmup_steps, decay_steps=decay_steps)
     return search(tflite, int(sram_budget), gains, grad_dtype=grad_dtype, seed=seed, progress=progress, patch=patch,
                   measure=lambda scheme: _tflm_arena(tflite, scheme, grad_dtype, seed, patch, update_precision),
                   update_precision=update_precision)
