@@ -214,6 +214,41 @@ def int8_model(int8_tflite: bytes, scheme, lr: float, seed: int, grad_dtype="flo
                              warmup_steps=warmup_steps)
 
 
+def int8_settings(row: dict, steps: int) -> dict:
+    """int8_model's keyword arguments for an int8 row of a `steps`-update run."""
+    return dict(grad_dtype=row.get("grad_dtype", "float32"), qas=row.get("qas", True),
+                rounding=row.get("rounding", "stochastic"), headroom=row.get("headroom", DEFAULT_WEIGHT_HEADROOM),
+                logit_headroom=row.get("logit_headroom", DEFAULT_LOGIT_HEADROOM),
+                update_precision=row.get("update_precision", "int8"),
+                decay_steps=steps if row.get("decay") else 0, warmup_steps=row.get("warmup", 0))
+
+
+def remeasure_arenas(path: str, log) -> None:
+    """Re-measures every stored int8 row's training arena from its settings and schemes (TFLM's stock
+    kernels; no training: the arena depends on neither the rate nor the data)."""
+    from tflm_train.runtime.tflm import measured_training_arena
+
+    with open(path) as f:
+        out = json.load(f)
+    settings = dict(all_rows())
+    steps = out["per_class"] * len(Q.NEW) * out["epochs"]
+    for i, s in enumerate(out["seeds"]):
+        with contextlib.redirect_stdout(io.StringIO()):
+            keras, calib = Q.pretrain(s, arch="mcu")
+            int8 = tt.keras_to_int8_tflite(keras, calib)
+        for r in out["rows"]:
+            row = settings.get(r["row"])
+            if row is None or row["kind"] != "int8":
+                continue
+            tm = int8_model(int8, r["schemes"][i], r["learning_rate"][i], s, **int8_settings(row, steps))
+            was, r["training_arena_bytes"][i] = r["training_arena_bytes"][i], measured_training_arena(tm)
+            if was != r["training_arena_bytes"][i]:
+                log(f"seed {s}: {r['row']}: {was} -> {r['training_arena_bytes'][i]} B")
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+    plot(out["rows"], os.path.splitext(path)[0] + ".png")
+
+
 def int8_train(tm, xs, ys, order):
     """Trains like a device: a step the divergence guard refuses is skipped (and counted)."""
     tr = tt.Trainer(tm, backend="tflm", fast_forward=True)
@@ -276,11 +311,7 @@ class Task:
                             backend="tflm")  # the model as the TF converter deployed it
             return tr.evaluate(eval_x, eval_y), None, FIXED
         scheme = row.get("scheme", FIXED)
-        kw = dict(grad_dtype=row.get("grad_dtype", "float32"), qas=row.get("qas", True),
-                  rounding=row.get("rounding", "stochastic"), headroom=row.get("headroom", DEFAULT_WEIGHT_HEADROOM),
-                  logit_headroom=row.get("logit_headroom", DEFAULT_LOGIT_HEADROOM),
-                  update_precision=row.get("update_precision", "int8"),
-                  decay_steps=len(self.order) if row.get("decay") else 0, warmup_steps=row.get("warmup", 0))
+        kw = int8_settings(row, len(self.order))
         if scheme.startswith("auto"):
             scheme = self.auto_scheme(scheme.partition("@")[2] or FIXED, kw["decay_steps"], kw["warmup_steps"])
         tm = int8_model(self.int8, scheme, lr, self.train_seed, **kw)
@@ -321,6 +352,8 @@ def main(argv=None) -> int:
                     "default all); the other rows are kept from --out, which must exist")
     ap.add_argument("--merge", default="", help="a second results file: its rows replace --out's rows of the "
                     "same name (two --rows runs side by side), then the summary, table and plot are redone")
+    ap.add_argument("--arenas", action="store_true", help="only re-measure the stored int8 rows' training "
+                    "arenas in --out (on TFLM's stock kernels) and redo the plot")
     args = ap.parse_args(argv)
     if args.quick:
         args.seeds, args.per_class, args.test_samples, args.held_out = "0", 40, 500, 100
@@ -330,6 +363,9 @@ def main(argv=None) -> int:
     def log(msg: str) -> None:
         print(f"[{time.time() - t0:6.0f}s] {msg}", flush=True)
 
+    if args.arenas:
+        remeasure_arenas(args.out, log)
+        return 0
     rows = all_rows()
     wanted = {r.strip() for r in args.rows.split(";") if r.strip()}
     unknown = wanted - {label for label, _ in rows}

@@ -49,8 +49,8 @@ def test_fast_forward_trains_sparse_channels_like_the_plain_backend():
         assert np.float32(plain.train_step(x, i % 4)) == np.float32(fast.train_step(x, i % 4))
     (pp, sp), (pf, sf) = _state(plain), _state(fast)
     assert sp == sf and all(np.array_equal(pp[k], pf[k]) for k in pp)
-    assert fast.memory_report()["tflm"]["inference_arena_bytes"] == plain.memory_report()["tflm"][
-        "inference_arena_bytes"]
+    # The report is the device's (stock kernels'), not the host speed-up's own scratch plan.
+    assert fast.memory_report()["tflm"] == plain.memory_report()["tflm"]
 
 
 def test_fast_forward_is_a_tflm_option():
