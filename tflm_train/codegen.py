@@ -362,7 +362,7 @@ class _Emitter:
             return [sgd, f"st = tflmt_bias_update{sfx}({gargs}, {self.numel(ins[1]) // channels}, {channels}, "
                          f"{qas}, &sgd, {b});", chk, bump]
         if n.endswith("_WEIGHT_UPDATE"):
-            x, wt = ins[k], ins[k + 1]
+            x, wt, residual = S.weight_update_inputs(ins, self.int8)
             w = self.ptr(wt)
             wsh = self.shape(wt)
             qas = self.new_array("float", "qas", o.qasScale)
@@ -373,7 +373,7 @@ class _Emitter:
                 idx = self.new_array("int32_t", "chan", o.inputChannels)
                 lines.append(f"static const tflmt_channel_map cm = {{{idx}, {wsh[-1]}}};")
                 cmap = "&cm"
-            sgd, bump = self.sgd(o, self.ptr(ins[k + 2]) if len(ins) > k + 2 else "NULL")
+            sgd, bump = self.sgd(o, "NULL" if residual is None else self.ptr(residual))
             lines.append(sgd)
             nv = "_naive" if self.naive else ""
             scratch = f"arena + {self.scratch_offset[op.index]}" if op.index in self.scratch_offset else "NULL"

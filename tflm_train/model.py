@@ -199,8 +199,8 @@ class TrainingModel:
             if t.kind == G.ParamKind.WEIGHT and [int(c) for c in (op_chans if op_chans is not None else [])] != chans:
                 raise ModelFormatError(f"{label}: update mask differs between metadata and op {t.updateOp}")
         for op in self.train_ops:
-            if op.name.endswith("_WEIGHT_UPDATE") and len(op.inputs) != 3 + (
-                    2 if g.gradDtype == G.GradDType.INT8 else 1) + (op.index in with_residual):
+            if op.name.endswith("_WEIGHT_UPDATE") and len(op.inputs) != S.weight_update_input_count(
+                    g.gradDtype == G.GradDType.INT8, op.index in with_residual):
                 raise ModelFormatError(f"{where}: operator {op.index} ({op.name}) has {len(op.inputs)} inputs")
             if op.name in UPDATE_OPS and (not np.isfinite(op.options.finalLearningRate) or
                                           op.options.finalLearningRate < 0 or

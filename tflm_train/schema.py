@@ -14,6 +14,19 @@ OP_PREFIX = "TFLMT_"
 # The learning-rate schedule's step counts (decay_steps, warmup_steps) convert to float32 exactly up to 2^24.
 MAX_SCHEDULE_STEPS = 1 << 24
 
+
+def weight_update_inputs(ins, int8_grads: bool) -> tuple[int, int, int | None]:
+    """(x, weights, residual bytes or None) of a *_WEIGHT_UPDATE op's inputs, which are [label,
+    gradient (and its scale, for int8 gradients), x, weights, residual bytes (update_precision
+    "int16" only)]. Callers have checked the count (weight_update_input_count)."""
+    first = 3 if int8_grads else 2
+    x, w, *residual = [int(t) for t in ins[first:]]
+    return x, w, (residual[0] if residual else None)
+
+
+def weight_update_input_count(int8_grads: bool, residual: bool) -> int:
+    return (5 if int8_grads else 4) + int(residual)
+
 # Each training op and the options table it carries.
 OP_OPTIONS = {
     "TFLMT_CLAMP_MASK": G.OpOptions.ClampMaskOptions,

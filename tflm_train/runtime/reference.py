@@ -117,7 +117,8 @@ class ReferenceBackend:
             db = R.bias_grad(gv)
             self._update(op, b, db, 0, -(2**31), 2**31 - 1, mode, grads)
         elif n.endswith("_WEIGHT_UPDATE"):
-            x, w = vals[ins[k]], ins[k + 1]
+            xi, w, residual = S.weight_update_inputs(ins, self.int8)
+            x = vals[xi]
             wshape = io.shape(self.t[w])
             channels = list(o.inputChannels if o.inputChannels is not None else [])
             if channels:  # x holds only the trained channels (TFLMT_CHANNEL_GATHER)
@@ -130,7 +131,6 @@ class ReferenceBackend:
                 gs = self._shaped(gv, (1,) + tuple(io.shape(self.t[ins[1]]))[1:])
                 dw = R.conv_weight_grad(gs, x, o.inputZeroPoint, o.inputScale, wshape, S.geometry_from(o.geometry), dw_)
                 axis = 3 if dw_ else 0
-            residual = ins[k + 2] if len(ins) > k + 2 else None
             self._update(op, w, dw.reshape(wshape), axis, R.WEIGHT_LO, R.WEIGHT_HI, mode, grads, channels=channels,
                          residual=residual)
         else:
