@@ -10,7 +10,7 @@ the table's own), the same R orders for every row, so differences between rows a
 Prints, per row, the mean test accuracy over seeds x runs with its standard error, the run-to-run
 standard deviation within a seed, and each row's paired difference from its reference row.
 
-    python bench/accuracy_repeats.py --repeats 8 [--decay] [--rows "scheme last:6;scheme auto@last:6"]
+    python bench/accuracy_repeats.py --repeats 8 [--decay | --warmup] [--rows "scheme last:6;scheme auto@last:6"]
 """
 from __future__ import annotations
 
@@ -71,6 +71,17 @@ DECAY_ROWS = [
     ("int8 + QAS, all layers, lr decay + warm-up", "float32 TF fine-tuning, all layers, lr decay + warm-up"),
 ]
 
+# Issue 4's comparison with the decay and a warm-up (--warmup): each auto scheme against the last-K of
+# its budget (and bias-only, larger than all of them), and all layers with 16-bit updates.
+WARMUP_ROWS = [(f"scheme {s}, lr decay + warm-up", None) for s in ("bias", "last:2", "last:3", "last:4", "last:6")] + [
+    ("scheme auto, lr decay + warm-up", "scheme last:2, lr decay + warm-up"),
+    ("scheme auto@last:3, lr decay + warm-up", "scheme last:3, lr decay + warm-up"),
+    ("scheme auto@last:6, lr decay + warm-up", "scheme last:6, lr decay + warm-up"),
+    ("float32 TF fine-tuning, all layers, lr decay + warm-up", None),
+    ("int8 + QAS, all layers, 16-bit updates, lr decay + warm-up",
+     "float32 TF fine-tuning, all layers, lr decay + warm-up"),
+]
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -79,16 +90,18 @@ def main(argv=None) -> int:
                     help="the accuracy table whose rates (and auto schemes) the runs use")
     ap.add_argument("--rows", default="", help="row names separated by ';' (default: the targets' rows)")
     ap.add_argument("--decay", action="store_true", help="the default rows with the rate decayed over the run")
+    ap.add_argument("--warmup", action="store_true", help="the scheme comparisons (and all layers, 16-bit updates) "
+                    "with the rate decayed and warmed up")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "accuracy_repeats.json"))
     args = ap.parse_args(argv)
     with open(args.table) as f:
         table = json.load(f)
     kept = {r["row"]: r for r in table["rows"]}
     defs = dict(A.all_rows())
-    pairs = DECAY_ROWS if args.decay else DEFAULT_ROWS
+    pairs = WARMUP_ROWS if args.warmup else DECAY_ROWS if args.decay else DEFAULT_ROWS
     if args.rows:
         wanted = [r.strip() for r in args.rows.split(";") if r.strip()]
-        pairs = [(r, dict(DEFAULT_ROWS + DECAY_ROWS).get(r)) for r in wanted]
+        pairs = [(r, dict(DEFAULT_ROWS + DECAY_ROWS + WARMUP_ROWS).get(r)) for r in wanted]
     for row, ref in pairs:
         for name in (row, ref):
             if name is not None and (name not in defs or name not in kept):
