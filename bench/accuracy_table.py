@@ -485,19 +485,22 @@ def plot(results: list[dict], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # The scheme rows of the latest protocol measured (decay + warm-up once it is in the table).
+    by = {r["row"]: r for r in results}
+    suffix = next((sfx for sfx, _ in reversed(SCHEME_PROTOCOLS) if f"scheme {FIXED}{sfx}" in by), "")
     fig, ax = plt.subplots(figsize=(6, 4))
-    for r in results:
-        if not r["row"].startswith("scheme") or not r["training_arena_bytes"][0]:
+    for s in SCHEME_ROWS:
+        r = by.get(f"scheme {s}{suffix}")
+        if r is None or not r["training_arena_bytes"][0]:
             continue
         x = np.mean(r["training_arena_bytes"]) / 1024
         ax.errorbar(x, 100 * r["mean"], yerr=100 * r["std"], fmt="o", capsize=3)
-        ax.annotate(r["row"].replace("scheme ", ""), (x, 100 * r["mean"]), textcoords="offset points",
-                    xytext=(5, 5), fontsize=8)
-    ref = next(r for r in results if r["row"].startswith("float32"))
+        ax.annotate(s, (x, 100 * r["mean"]), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ref = by.get(f"float32 TF fine-tuning{suffix}") or next(r for r in results if r["row"].startswith("float32"))
     ax.axhline(100 * ref["mean"], color="gray", ls=":", lw=1, label=f"float32 TF, {FIXED}")
     ax.set_xlabel("TFLM-measured training arena (KB)")
     ax.set_ylabel("test accuracy, classes 5-9 (%)")
-    ax.set_title("Fashion-MNIST transfer, batch 1, int8 + QAS on TFLM")
+    ax.set_title(f"Fashion-MNIST transfer, batch 1, int8 + QAS on TFLM{suffix}", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
