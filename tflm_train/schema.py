@@ -27,6 +27,7 @@ def weight_update_inputs(ins, int8_grads: bool) -> tuple[int, int, int | None]:
 def weight_update_input_count(int8_grads: bool, residual: bool) -> int:
     return (5 if int8_grads else 4) + int(residual)
 
+
 # Each training op and the options table it carries.
 OP_OPTIONS = {
     "TFLMT_CLAMP_MASK": G.OpOptions.ClampMaskOptions,
