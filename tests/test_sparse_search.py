@@ -202,3 +202,39 @@ def test_contribution_analysis_trains_with_the_warm_up(net, monkeypatch):
     S.data_gains(data, pairs, grad_dtype="float32", learning_rate=0.01, seed=0, layers=[], bias_depths=[1],
                  progress=False, warmup_steps=10)
     assert set(seen) == {(12, 6)}
+
+
+def test_the_pick_is_validated_against_the_largest_last_k_that_fit(net):
+    """With data, the search's pick and the largest last-K schemes that fit are each fine-tuned; the lowest
+    held-out loss wins (stubbed losses here: the real ones are exercised by the analysis tests)."""
+    from tflm_train.converter import MemorySizer
+    from tflm_train import tflite_io as io
+
+    data, _, floor, full = net
+    budget = (floor + full) // 2
+    gains = S.prior_gains(io.read_model(data))
+
+    def measure(s):
+        return S._tflm_arena(data, s, "float32", 0, "auto")
+
+    found = S.search(data, budget, gains, progress=False, measure=measure)
+    sizer = MemorySizer(data)
+    n = len(gains.weights)
+
+    def last_k_wins(s):  # the search's pick worst, larger K better
+        return np.full(4, 1.0 if s == found.scheme else 1.0 / (1 + s.bias_layers))
+
+    r = S._validated(found, budget, measure, sizer, last_k_wins, progress=False)
+    # The largest last-K that fits as TFLM measures it (the search's own pick, if it is one, is not run twice).
+    fitting = [S.resolve(f"last:{k}", n) for k in range(n, 0, -1) if measure(S.resolve(f"last:{k}", n)) <= budget]
+    others = [s for s in fitting[:S.VALIDATE_LAST_K] if s != found.scheme]
+    assert r.scheme == others[0] != found.scheme
+    assert r.measured_arena_bytes == measure(r.scheme) <= budget
+    assert r.gain == S.scheme_gain(gains, r.scheme) and r.training_arena_bytes == sizer.training_arena(r.scheme)
+    assert [t for t, _ in r.validated] == [found.scheme.text()] + [s.text() for s in others]
+    assert min(v for _, v in r.validated) == dict(r.validated)[r.scheme.text()]
+
+    def search_pick_wins(s):
+        return np.full(4, 0.1 if s == found.scheme else 1.0)
+
+    assert S._validated(found, budget, measure, sizer, search_pick_wins, progress=False) is found
