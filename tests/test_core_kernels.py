@@ -4,6 +4,7 @@ import zlib
 
 import numpy as np
 import pytest
+from tflm_train.reference import training as R
 
 import core_cases as K
 
@@ -58,3 +59,17 @@ def test_quantize_and_prng_match_spec():
         for case in (K.case_quantize, K.case_prng):
             run, expected = case(rng)
             assert K.same(run(), expected)
+
+
+def test_softmax_ce_passes_only_inward_gradients_at_the_int8_limits():
+    """A logit at 127 keeps only a positive gradient (descent lowers it), at -128 only a negative one;
+    the label's logit pinned at 127 gets none (it cannot rise), a wrong class at 127 is pulled down."""
+    logits = np.array([[127, -128, 127, -128, 0]], np.int8)
+    _, g = R.softmax_ce(0, logits, 0.1, 0)
+    free = R.softmax_ce(0, np.array([[126, -127, 126, -127, 0]], np.int8), 0.1, 0)[1]
+    assert g[0, 0] == 0 and free[0, 0] < 0  # the label at the top: outward, blocked
+    assert g[0, 1] == 0 and free[0, 1] > 0  # a wrong class at the bottom: outward, blocked
+    assert g[0, 2] > 0  # a wrong class at the top: pulled back inside
+    assert g[0, 4] > 0
+    _, g = R.softmax_ce(1, logits, 0.1, 0)
+    assert g[0, 1] < 0  # the label at the bottom: pushed back inside

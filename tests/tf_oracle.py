@@ -30,6 +30,25 @@ def _fake_quant(a, q: io.QParams, act_min: int, act_max: int, exact=None, clamps
     return quantized + (a - tf.stop_gradient(a)) * inside
 
 
+def _logits_quant(a, q: io.QParams, exact):
+    """The logits' fake quantization: forward the int8 graph's value; backward, a logit at -128 or 127
+    passes only a gradient that moves it back inside (the spec's softmax_ce; no clamp mask there)."""
+    s, z = q.per_tensor_scale, q.per_tensor_zero_point
+    e = exact.reshape(a.shape)
+    at_max = tf.constant(e == 127)
+    at_min = tf.constant(e == -128)
+    value = tf.constant(s * (e.astype(np.float32) - z), tf.float32)
+
+    @tf.custom_gradient
+    def fq(x):
+        def grad(dy):
+            outward = (at_max & (dy < 0)) | (at_min & (dy > 0))
+            return tf.where(outward, tf.zeros_like(dy), dy)
+        return value, grad
+
+    return fq(a)
+
+
 def _spatial_pad(x, geo, kh, kw, oh, ow):
     h, w = int(x.shape[1]), int(x.shape[2])
     need_h = (oh - 1) * geo.stride_h + (kh - 1) * geo.dilation_h + 1
@@ -112,6 +131,9 @@ def gradients(tm, x_q: np.ndarray, label: int, exact_forward: bool = True) -> di
             lo, hi = Q.activation_range(op.activation, yq.per_tensor_scale, yq.per_tensor_zero_point)
             # An average pool without activation keeps its input's quantization: it never clamps.
             clamps = not (k == "AVERAGE_POOL_2D" and op.activation == 0)
+            if op.y == g.logitsTensor and (lo, hi) == (-128, 127) and exact.get(op.y) is not None:
+                vals[op.y] = tf.reshape(_logits_quant(tf.reshape(a, oshape), yq, exact[op.y]), oshape)
+                continue
             vals[op.y] = tf.reshape(_fake_quant(tf.reshape(a, oshape), yq, lo, hi, exact.get(op.y), clamps), oshape)
         logits = tf.reshape(vals[g.logitsTensor], [1, -1])
         loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=[label], logits=logits)

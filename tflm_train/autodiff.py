@@ -137,7 +137,7 @@ class _Builder:
         for op in self.fops:
             self.forward_index[op.index] = len(self.ops)
             self.ops.append(original[op.index])
-            if self.down[op.y] and _clamps(op):
+            if self.down[op.y] and _clamps(op) and not self.clamped_by_loss(op):
                 self.emit_mask(op)
             if self.plan.channels.get(op.index):  # only weight-trained layers have channel lists
                 self.emit_gather(op)
@@ -169,6 +169,13 @@ class _Builder:
         o.channels = channels
         self.emit("TFLMT_CHANNEL_GATHER", [self.label, op.x], [y], o)
         self.gathered[op.index] = y
+
+    def clamped_by_loss(self, op: ForwardOp) -> bool:
+        """Logits that clamp only at the int8 limits: TFLMT_SOFTMAX_CE's gradient handles that clamp
+        (reference/training.py softmax_ce), so they need no mask."""
+        q = io.qparams(self.t[op.y])
+        return op.y == self.logits and activation_range(op.activation, q.per_tensor_scale,
+                                                        q.per_tensor_zero_point) == (-128, 127)
 
     def emit_mask(self, op: ForwardOp) -> None:
         q = io.qparams(self.t[op.y])

@@ -21,8 +21,13 @@ static tflmt_status softmax_sum(int32_t label, const int8_t* logits, int32_t n, 
   return TFLMT_OK;
 }
 
+/* A logit at an int8 limit passes only a gradient that moves it back inside (descent moves it by
+ * -gradient): an outward one cannot change it, and blocking every gradient there (a clamp mask)
+ * left a run whose logits had saturated with no way back. */
 static float grad_at(const int8_t* logits, int32_t i, int32_t label, tflmt_quant q, double m, double s) {
-  return (float)(exp(logit(logits, i, q) - m) / s - (i == label ? 1.0 : 0.0));
+  float g = (float)(exp(logit(logits, i, q) - m) / s - (i == label ? 1.0 : 0.0));
+  if ((logits[i] == 127 && g < 0.0f) || (logits[i] == -128 && g > 0.0f)) return 0.0f;
+  return g;
 }
 
 tflmt_status tflmt_softmax_ce_f32(int32_t label, const int8_t* logits, int32_t n, tflmt_quant q, float* loss,

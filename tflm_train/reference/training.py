@@ -51,7 +51,11 @@ def quantize_grad(v: np.ndarray) -> QGrad:
 # ----------------------------------------------------------------------------- loss
 
 def softmax_ce(label: int, logits_q: np.ndarray, scale: float, zero_point: int) -> tuple[np.float32, np.ndarray]:
-    """Loss and d loss / d real logits, computed in float64 with C's exp/log, rounded to float32."""
+    """Loss and d loss / d real logits, computed in float64 with C's exp/log, rounded to float32.
+
+    The logits' own int8 clamp is part of this op's gradient, not a clamp mask: a logit at -128 or
+    127 passes only a gradient that moves it back inside (descent moves it by -gradient). With a
+    mask, a run whose logits had saturated passed them no gradient and never recovered."""
     z = [float(scale) * (int(v) - zero_point) for v in logits_q.ravel()]
     m = max(z)
     e = [math.exp(v - m) for v in z]
@@ -60,6 +64,8 @@ def softmax_ce(label: int, logits_q: np.ndarray, scale: float, zero_point: int) 
         s += v
     loss = math.log(s) - (z[label] - m)
     g = np.array([e[i] / s - (1.0 if i == label else 0.0) for i in range(len(z))], f32)
+    q = logits_q.ravel()
+    g[((q == 127) & (g < 0)) | ((q == -128) & (g > 0))] = f32(0)
     return f32(loss), g.reshape(logits_q.shape)
 
 
