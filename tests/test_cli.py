@@ -47,9 +47,13 @@ def test_convert_auto_reports_the_measured_arena(files, capsys):
         "tflm"]["training_arena_bytes"]
     assert run_cli("convert", f"--input={d / 'net.tflite'}", f"--output={d / 'auto.train.tflite'}",
                    "--scheme=auto", f"--sram_budget={budget}", f"--train_data={d / 'train.npz'}") == 0
-    m = re.search(r"auto scheme: training arena ([\d.]+) KB as TFLM measures it", capsys.readouterr().out)
+    out = capsys.readouterr().out
+    m = re.search(r"auto scheme: training arena ([\d.]+) KB as TFLM measures it", out)
     assert m and float(m.group(1)) * 1024 <= budget + 51  # printed to 0.1 KB
     tm = tt.load(d / "auto.train.tflite")
+    # Its validation: the search's pick and last-K schemes, each with its held-out loss, the pick marked.
+    picked = re.findall(r"  validated (\S+): held-out loss [\d.]+  <- picked", out)
+    assert len(re.findall(r"  validated ", out)) >= 2 and picked == [tm.scheme]
     assert tt.Trainer(tm, backend="tflm").memory_report()["tflm"]["training_arena_bytes"] <= budget
 
 

@@ -162,6 +162,8 @@ def cmd_convert(args: list[str]) -> int:
     if r is not None and r.measured_arena_bytes is not None:
         print(f"auto scheme: training arena {_kb(r.measured_arena_bytes)} as TFLM measures it "
               f"(budget {_kb(kw['sram_budget'])}), {r.evaluated} schemes sized, {len(r.measured)} measured")
+        for text, loss in r.validated:
+            print(f"  validated {text}: held-out loss {loss:.4f}" + ("  <- picked" if text == r.scheme.text() else ""))
     return 0
 
 
