@@ -237,4 +237,5 @@ def test_the_pick_is_validated_against_the_largest_last_k_that_fit(net):
     def search_pick_wins(s):
         return np.full(4, 0.1 if s == found.scheme else 1.0)
 
-    assert S._validated(found, budget, measure, sizer, search_pick_wins, progress=False) is found
+    kept = S._validated(found, budget, measure, sizer, search_pick_wins, progress=False)
+    assert kept.scheme == found.scheme and kept.gain == found.gain and kept.validated[0] == (found.scheme.text(), 0.1)

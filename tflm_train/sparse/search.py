@@ -37,7 +37,7 @@ Gains come from either
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Callable
 
@@ -400,6 +400,7 @@ def auto_scheme(tflite: bytes, sram_budget, train_data=None, *, grad_dtype: str 
         raise InputError('scheme="auto" needs sram_budget=BYTES (the training arena to fit in)')
     if isinstance(sram_budget, bool) or not isinstance(sram_budget, (int, np.integer)) or sram_budget <= 0:
         raise InputError(f"sram_budget must be a positive number of bytes, got {sram_budget!r}")
+
     def measure(scheme: SparseScheme) -> int:
         return _tflm_arena(tflite, scheme, grad_dtype, seed, patch, update_precision)
 
@@ -445,18 +446,17 @@ def _validated(found: SearchResult, budget: int, measure, sizer, losses_of, prog
     scheme's own held-out loss guards against that, at VALIDATE_LAST_K + 1 more fine-tunes."""
     n = len(found.gains.weights)
     candidates = [(found.scheme, found.measured_arena_bytes)] + [
-        (s, a) for s, a in _largest_last_k(n, budget, measure, sizer, VALIDATE_LAST_K) if s.text() != found.scheme.text()]
+        (s, a) for s, a in _largest_last_k(n, budget, measure, sizer, VALIDATE_LAST_K) if s != found.scheme]
     bar = Progress(len(candidates), "validating schemes", progress)
     scored = []
     for scheme, arena in candidates:
         scored.append((float(losses_of(scheme).mean()), scheme, arena))
         bar.step(f"{scheme.text()}: held-out loss {scored[-1][0]:.4f}")
     bar.close()
-    loss, best, arena = min(scored, key=lambda t: t[0])  # ties: the search's pick, listed first
+    _, best, arena = min(scored, key=lambda t: t[0])  # ties: the search's pick, listed first
     validated = [(s.text(), v) for v, s, _ in scored]
     if best == found.scheme:
-        found.validated = validated
-        return found
+        return replace(found, validated=validated)
     analytic = sizer.training_arena(best)
     return SearchResult(best, scheme_gain(found.gains, best), analytic, found.evaluated, found.gains, found.history,
                         arena, found.measured + [(best.text(), analytic, arena)], validated)
