@@ -89,8 +89,9 @@ def main(argv=None) -> int:
     ap.add_argument("--table", default=os.path.join(os.path.dirname(__file__), "results", "accuracy_table.json"),
                     help="the accuracy table whose rates (and auto schemes) the runs use")
     ap.add_argument("--rows", default="", help="row names separated by ';' (default: the targets' rows)")
-    ap.add_argument("--decay", action="store_true", help="the default rows with the rate decayed over the run")
-    ap.add_argument("--warmup", action="store_true", help="the scheme comparisons (and all layers, 16-bit updates) "
+    protocol = ap.add_mutually_exclusive_group()
+    protocol.add_argument("--decay", action="store_true", help="the default rows with the rate decayed over the run")
+    protocol.add_argument("--warmup", action="store_true", help="the scheme comparisons (and all layers, 16-bit updates) "
                     "with the rate decayed and warmed up")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "accuracy_repeats.json"))
     args = ap.parse_args(argv)

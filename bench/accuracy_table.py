@@ -395,8 +395,8 @@ def main(argv=None) -> int:
                                         r["schemes"][i]))
                 continue
             if row.get("scheme", "").startswith("auto"):  # the rate the same protocol's last-2 was tuned to
-                protocol = next(sfx for sfx, kw in SCHEME_PROTOCOLS if label.endswith(sfx) and kw == {
-                    k: row[k] for k in ("decay", "warmup") if k in row})
+                schedule = {k: row[k] for k in ("decay", "warmup") if k in row}
+                protocol = next(sfx for sfx, kw in SCHEME_PROTOCOLS if kw == schedule)
                 task.analysis_lr = per_seed[f"scheme {FIXED}{protocol}"][-1][0]
             log(f"seed {s}: tuning {label}")
             lr = tune(task, row, xv, yv, log)

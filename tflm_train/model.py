@@ -156,8 +156,7 @@ class TrainingModel:
             raise ModelFormatError(f"{where}: logits tensor does not hold {g.loss.numClasses} int8 classes")
         if g.optimizer is None or not np.isfinite(g.optimizer.learningRate) or g.optimizer.learningRate < 0:
             raise ModelFormatError(f"{where}: missing optimizer or invalid learning rate")
-        if not np.isfinite(g.optimizer.finalLearningRate) or g.optimizer.finalLearningRate < 0 or \
-                max(g.optimizer.decaySteps, g.optimizer.warmupSteps) > S.MAX_SCHEDULE_STEPS:
+        if not S.valid_schedule(g.optimizer.finalLearningRate, g.optimizer.decaySteps, g.optimizer.warmupSteps):
             raise ModelFormatError(f"{where}: invalid learning-rate schedule (final rate "
                                    f"{g.optimizer.finalLearningRate}, decay {g.optimizer.decaySteps} steps, "
                                    f"warm-up {g.optimizer.warmupSteps} steps)")
@@ -202,9 +201,8 @@ class TrainingModel:
             if op.name.endswith("_WEIGHT_UPDATE") and len(op.inputs) != S.weight_update_input_count(
                     g.gradDtype == G.GradDType.INT8, op.index in with_residual):
                 raise ModelFormatError(f"{where}: operator {op.index} ({op.name}) has {len(op.inputs)} inputs")
-            if op.name in UPDATE_OPS and (not np.isfinite(op.options.finalLearningRate) or
-                                          op.options.finalLearningRate < 0 or
-                                          max(op.options.decaySteps, op.options.warmupSteps) > S.MAX_SCHEDULE_STEPS):
+            if op.name in UPDATE_OPS and not S.valid_schedule(op.options.finalLearningRate, op.options.decaySteps,
+                                                              op.options.warmupSteps):
                 raise ModelFormatError(f"{where}: operator {op.index} ({op.name}) has an invalid learning-rate schedule")
             dtype = getattr(op.options, "gradDtype", g.gradDtype)
             if dtype != g.gradDtype:

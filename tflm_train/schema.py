@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import flatbuffers
+import numpy as np
 
 from ._generated import tflm_train_generated as G
 from .errors import ModelFormatError
@@ -15,17 +16,27 @@ OP_PREFIX = "TFLMT_"
 MAX_SCHEDULE_STEPS = 1 << 24
 
 
+def valid_schedule(final_learning_rate: float, decay_steps: int, warmup_steps: int) -> bool:
+    """A stored learning-rate schedule a loader accepts (the converter refuses the same values by name)."""
+    return bool(np.isfinite(final_learning_rate)) and final_learning_rate >= 0 and \
+        max(decay_steps, warmup_steps) <= MAX_SCHEDULE_STEPS
+
+
+def _x_input(int8_grads: bool) -> int:
+    """A *_WEIGHT_UPDATE op's inputs are [label, gradient (and its scale, for int8 gradients), x,
+    weights, residual bytes (update_precision "int16" only)]: the position of x."""
+    return 3 if int8_grads else 2
+
+
 def weight_update_inputs(ins, int8_grads: bool) -> tuple[int, int, int | None]:
-    """(x, weights, residual bytes or None) of a *_WEIGHT_UPDATE op's inputs, which are [label,
-    gradient (and its scale, for int8 gradients), x, weights, residual bytes (update_precision
-    "int16" only)]. Callers have checked the count (weight_update_input_count)."""
-    first = 3 if int8_grads else 2
-    x, w, *residual = [int(t) for t in ins[first:]]
+    """(x, weights, residual bytes or None) of a *_WEIGHT_UPDATE op's inputs. Callers have checked
+    the count (weight_update_input_count)."""
+    x, w, *residual = [int(t) for t in ins[_x_input(int8_grads):]]
     return x, w, (residual[0] if residual else None)
 
 
 def weight_update_input_count(int8_grads: bool, residual: bool) -> int:
-    return (5 if int8_grads else 4) + int(residual)
+    return _x_input(int8_grads) + 2 + int(residual)
 
 
 # Each training op and the options table it carries.

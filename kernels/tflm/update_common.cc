@@ -83,8 +83,10 @@ TfLiteStatus ReadSgd(const char* op, const OptionsTable& o, int first_field, Upd
   if (!std::isfinite(st->final_learning_rate) || st->final_learning_rate < 0.0f) {
     TFLMT_FAIL(op, "final learning rate must be finite and >= 0");
   }
-  if (st->decay_steps > (1u << 24)) TFLMT_FAIL(op, "decay_steps %u is over 2^24", (unsigned)st->decay_steps);
-  if (st->warmup_steps > (1u << 24)) TFLMT_FAIL(op, "warmup_steps %u is over 2^24", (unsigned)st->warmup_steps);
+  // Step counts convert to float32 exactly up to 2^24 (tflmt_scheduled_learning_rate).
+  constexpr uint32_t kMaxScheduleSteps = 1u << 24;
+  if (st->decay_steps > kMaxScheduleSteps) TFLMT_FAIL(op, "decay_steps %u is over 2^24", (unsigned)st->decay_steps);
+  if (st->warmup_steps > kMaxScheduleSteps) TFLMT_FAIL(op, "warmup_steps %u is over 2^24", (unsigned)st->warmup_steps);
   return kTfLiteOk;
 }
 
