@@ -50,6 +50,7 @@ import quickstart as Q  # noqa: E402
 FIXED = "last:2"  # the trainable set of the precision rows
 WARMUP = 50  # the warm-up rows' ramp: 5 % of the run's 1000 steps
 ALL_LAYERS = 12  # the example's weighted layers (convs and the classifier)
+ALL_WEIGHTS = "sparse:bias=0;weights=" + ",".join(f"{i}:1" for i in range(ALL_LAYERS))  # every weight, no bias
 PRECISION_ROWS = [
     ("float32 TF fine-tuning", dict(kind="float")),
     # The same float fine-tuning, then deployed as int8 through the TF converter: what a user gets
@@ -101,6 +102,18 @@ PRECISION_ROWS = [
     ("int8 + QAS, all layers, 16-bit updates, lr decay + warm-up",
      dict(kind="int8", qas=True, grad_dtype="float32", scheme="full", update_precision="int16", decay=True,
           warmup=WARMUP)),
+    # ... and without any bias trained: at float's rate the biases cost all-layers fine-tuning accuracy.
+    ("float32 TF fine-tuning, all kernels, lr decay + warm-up",
+     dict(kind="float", scheme=f"kernels:{ALL_LAYERS}", decay=True, warmup=WARMUP)),
+    ("int8 + QAS, all weights, lr decay + warm-up",
+     dict(kind="int8", qas=True, grad_dtype="float32", scheme=ALL_WEIGHTS, decay=True, warmup=WARMUP)),
+    # The QAS ablation under the same schedule: one rate for every tensor, whatever its scale.
+    ("int8 SGD, no QAS, lr decay + warm-up",
+     dict(kind="int8", qas=False, grad_dtype="float32", decay=True, warmup=WARMUP)),
+    ("int8 SGD, no QAS, last:6, lr decay + warm-up",
+     dict(kind="int8", qas=False, grad_dtype="float32", scheme="last:6", decay=True, warmup=WARMUP)),
+    ("int8 SGD, no QAS, all layers, lr decay + warm-up",
+     dict(kind="int8", qas=False, grad_dtype="float32", scheme="full", decay=True, warmup=WARMUP)),
     # Where the gap to float comes from: the same update rounded to nearest instead of stochastically.
     ("int8 + QAS, nearest rounding", dict(kind="int8", qas=True, grad_dtype="float32", rounding="nearest")),
     # ... and with less room for the weights to grow past their pretrained range than the default 4x
@@ -138,6 +151,15 @@ QAS_ABLATIONS = {
     "last:4": ("float32 TF fine-tuning, last:4", "int8 SGD, no QAS, last:4", "scheme last:4"),
     "last:6": ("float32 TF fine-tuning, last:6", "int8 SGD, no QAS, last:6", "scheme last:6"),
     "all layers": ("float32 TF fine-tuning, all layers", "int8 SGD, no QAS, all layers", "int8 + QAS, all layers"),
+}
+# ... and with the rate decayed and warmed up (the schedule the README recommends).
+QAS_ABLATIONS_WARMUP = {
+    FIXED: ("float32 TF fine-tuning, lr decay + warm-up", "int8 SGD, no QAS, lr decay + warm-up",
+            "int8 + QAS, lr decay + warm-up"),
+    "last:6": ("float32 TF fine-tuning, last:6, lr decay + warm-up", "int8 SGD, no QAS, last:6, lr decay + warm-up",
+               "int8 + QAS, last:6, lr decay + warm-up"),
+    "all layers": ("float32 TF fine-tuning, all layers, lr decay + warm-up",
+                   "int8 SGD, no QAS, all layers, lr decay + warm-up", "int8 + QAS, all layers, lr decay + warm-up"),
 }
 # The 16-bit update rows and the float32 row of their trainable set.
 SIXTEEN_BIT = {FIXED: ("int8 + QAS, 16-bit updates", "float32 TF fine-tuning"),
@@ -180,8 +202,9 @@ def float_finetune(keras_model, scheme: str, xs, ys, order, lr: float, decay: bo
     m.set_weights(keras_model.get_weights())
     weighted = [lyr for lyr in m.layers if isinstance(lyr, (tf.keras.layers.Conv2D, tf.keras.layers.DepthwiseConv2D,
                                                             tf.keras.layers.Dense))]
-    k = int(scheme.split(":")[1])
-    train_vars = [v for lyr in weighted[-k:] for v in lyr.trainable_variables]
+    kind, _, k = scheme.partition(":")  # "last:K", or "kernels:K": the last K layers' kernels, no bias
+    train_vars = [v for lyr in weighted[-int(k):]
+                  for v in ([lyr.kernel] if kind == "kernels" else lyr.trainable_variables)]
     opt = tf.keras.optimizers.SGD(lr)
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -247,6 +270,19 @@ def remeasure_arenas(path: str, log) -> None:
     with open(path, "w") as f:
         json.dump(out, f, indent=1)
     plot(out["rows"], os.path.splitext(path)[0] + ".png")
+
+
+def qas_ablation(by: dict, f_row: str, n_row: str, q_row: str) -> dict:
+    """float32, no-QAS and QAS rows of one trainable set: their means, paired differences per seed, and the
+    share of the no-QAS gap that QAS closes."""
+    def paired(a: str, b: str) -> list[float]:
+        return [100 * (x - y) for x, y in zip(by[a]["accuracy"], by[b]["accuracy"])]
+
+    f_, n_, q_ = by[f_row]["mean"], by[n_row]["mean"], by[q_row]["mean"]
+    return {"float32": f_, "no_qas": n_, "qas": q_, "qas_minus_float_points": 100 * (q_ - f_),
+            "qas_minus_float_per_seed": paired(q_row, f_row), "no_qas_minus_float_per_seed": paired(n_row, f_row),
+            # Defined only where float32 is ahead of no-QAS: otherwise there is no gap to close.
+            "qas_gap_closed": (q_ - n_) / (f_ - n_) if f_ > n_ else None}
 
 
 def int8_train(tm, xs, ys, order):
@@ -432,19 +468,16 @@ def main(argv=None) -> int:
         "float_then_int8_minus_float_per_seed": paired("float32 TF fine-tuning -> int8", "float32 TF fine-tuning"),
         "auto_minus_last2_per_seed": paired("scheme auto", "scheme last:2"),
         "auto_at_last3_minus_last3_per_seed": paired("scheme auto@last:3", "scheme last:3"),
-        "qas_ablation_per_trainable_set": {},
         # update_precision="int16" (a residual byte per trained weight) against float32 of the same set
         "sixteen_bit_minus_float_per_set": {
             tset: {"points": 100 * (by[q]["mean"] - by[f]["mean"]), "per_seed": paired(q, f)}
             for tset, (q, f) in SIXTEEN_BIT.items()},
     }
-    for tset, (f_row, n_row, q_row) in QAS_ABLATIONS.items():
-        f_, n_, q_ = by[f_row]["mean"], by[n_row]["mean"], by[q_row]["mean"]
-        summary["qas_ablation_per_trainable_set"][tset] = {
-            "float32": f_, "no_qas": n_, "qas": q_, "qas_minus_float_points": 100 * (q_ - f_),
-            "qas_minus_float_per_seed": paired(q_row, f_row), "no_qas_minus_float_per_seed": paired(n_row, f_row),
-            # Defined only where float32 is ahead of no-QAS: otherwise there is no gap to close.
-            "qas_gap_closed": (q_ - n_) / (f_ - n_) if f_ > n_ else None}
+    for key, ablations in (("qas_ablation_per_trainable_set", QAS_ABLATIONS),
+                           ("qas_ablation_per_trainable_set_warmup", QAS_ABLATIONS_WARMUP)):
+        summary[key] = {tset: qas_ablation(by, *rows) for tset, rows in ablations.items()
+                        if all(r in by for r in rows)}
+
     out = {"date": time.strftime("%Y-%m-%d"), "machine": platform.platform(), "seeds": seeds,
            "per_class": args.per_class, "epochs": args.epochs, "test_samples": args.test_samples,
            "held_out_per_class": args.held_out,
@@ -464,7 +497,9 @@ def main(argv=None) -> int:
     for tset, a in summary["sixteen_bit_minus_float_per_set"].items():
         print(f"  16-bit updates - float32, {tset}: {a['points']:+.2f} points (per seed "
               + " / ".join(f"{v:+.1f}" for v in a["per_seed"]) + ")")
-    for tset, a in summary["qas_ablation_per_trainable_set"].items():
+    for tset, a in [(t + when, a) for key, when in (("qas_ablation_per_trainable_set", ", constant rate"),
+                                                    ("qas_ablation_per_trainable_set_warmup", ", decay + warm-up"))
+                    for t, a in summary[key].items()]:
         print(f"  {tset}: float32 {100 * a['float32']:.1f}, no QAS {100 * a['no_qas']:.1f}, QAS {100 * a['qas']:.1f}; "
               + (f"QAS closes {100 * a['qas_gap_closed']:.0f}% of the gap" if a["qas_gap_closed"] is not None
                  else "no gap (no QAS >= float32)"))

@@ -123,6 +123,7 @@ class TflmBackend:
         FF.forget(self.lib, *self._range)
         self.arena_size = arena_size or default_arena(tm)
         self.fast_forward = fast_forward
+        self._allocations: tuple[dict, dict] | None = None  # memory_report's TFLM figures
         registerer = N.REGISTERER
         if fast_forward:
             self._plans = FF.install(self.lib, self._model, self._range[0], tm.forward_ops)
@@ -228,9 +229,11 @@ class TflmBackend:
         """TFLM's allocator's figures for the stock kernels: what a device's arena is sized by. The
         fast_forward kernels are a host speed-up and plan their own scratch, so with them on the
         training graph is measured again on the stock kernels."""
-        stock = TflmBackend(self.tm, self.arena_size).interp if self.fast_forward else self.interp
-        measured = _captured_allocations(stock)
-        inference = _captured_allocations(_inference_interpreter(self.tm, self.arena_size))
+        if self._allocations is None:  # fixed for a model and an arena size: measured once
+            stock = TflmBackend(self.tm, self.arena_size).interp if self.fast_forward else self.interp
+            self._allocations = (_captured_allocations(stock),
+                                 _captured_allocations(_inference_interpreter(self.tm, self.arena_size)))
+        measured, inference = self._allocations
         return {
             "analytic": self.tm.memory_report(),
             "tflm": {
