@@ -72,6 +72,8 @@ DECAY_ROWS = [
     ("int8 SGD, no QAS, lr decay + warm-up", "float32 TF fine-tuning, lr decay + warm-up"),
     ("int8 SGD, no QAS, last:6, lr decay + warm-up", "float32 TF fine-tuning, last:6, lr decay + warm-up"),
     ("int8 SGD, no QAS, all layers, lr decay + warm-up", "float32 TF fine-tuning, all layers, lr decay + warm-up"),
+    ("float32 TF fine-tuning, all kernels, lr decay + warm-up", None),
+    ("int8 + QAS, all weights, lr decay + warm-up", "float32 TF fine-tuning, all kernels, lr decay + warm-up"),
 ]
 
 # Issue 4's comparison with the decay and a warm-up (--warmup): each auto scheme against the last-K of
