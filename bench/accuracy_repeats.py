@@ -82,6 +82,8 @@ WARMUP_ROWS = [(f"scheme {s}, lr decay + warm-up", None) for s in ("bias", "last
     ("scheme auto, lr decay + warm-up", "scheme last:2, lr decay + warm-up"),
     ("scheme auto@last:3, lr decay + warm-up", "scheme last:3, lr decay + warm-up"),
     ("scheme auto@last:6, lr decay + warm-up", "scheme last:6, lr decay + warm-up"),
+    ("scheme last:8, lr decay + warm-up", None),
+    ("scheme auto@last:8, lr decay + warm-up", "scheme last:8, lr decay + warm-up"),
     ("float32 TF fine-tuning, all layers, lr decay + warm-up", None),
     ("int8 + QAS, all layers, 16-bit updates, lr decay + warm-up",
      "float32 TF fine-tuning, all layers, lr decay + warm-up"),

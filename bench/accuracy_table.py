@@ -171,6 +171,9 @@ SIXTEEN_BIT = {FIXED: ("int8 + QAS, 16-bit updates", "float32 TF fine-tuning"),
 SCHEME_ROWS = ["classifier", "bias", "last:2", "last:3", "last:4", "last:6", "auto", "auto@last:3", "auto@last:6"]
 # (label suffix, row settings) of the scheme rows' training protocols; the last is the plot's.
 SCHEME_PROTOCOLS = [("", {}), (", lr decay", dict(decay=True)), (", lr decay + warm-up", dict(decay=True, warmup=WARMUP))]
+# With decay + warm-up only: a budget above bias-only's arena (last:8's, 112 KB), where the fixed schemes of
+# the same or larger memory are deep ones (last:8 .. all layers) and bias-only.
+LARGE_BUDGET_ROWS = ["last:8", "auto@last:8"]
 
 
 def validation_split(seed: int, per_class: int, n: int = 100):
@@ -192,7 +195,8 @@ def all_rows() -> list[tuple[str, dict]]:
     """(label, row) of every row: the precision rows, then the scheme rows at a constant rate, with the
     rate decayed over the run, and with the decay and a warm-up."""
     return list(PRECISION_ROWS) + [(f"scheme {s}{suffix}", dict(kind="int8", scheme=s, **kw))
-                                   for suffix, kw in SCHEME_PROTOCOLS for s in SCHEME_ROWS]
+                                   for suffix, kw in SCHEME_PROTOCOLS
+                                   for s in SCHEME_ROWS + (LARGE_BUDGET_ROWS if kw.get("warmup") else [])]
 
 
 def float_finetune(keras_model, scheme: str, xs, ys, order, lr: float, decay: bool = False, warmup: int = 0):
@@ -524,7 +528,7 @@ def plot(results: list[dict], path: str) -> None:
     by = {r["row"]: r for r in results}
     suffix = next((sfx for sfx, _ in reversed(SCHEME_PROTOCOLS) if f"scheme {FIXED}{sfx}" in by), "")
     fig, ax = plt.subplots(figsize=(6, 4))
-    for s in SCHEME_ROWS:
+    for s in SCHEME_ROWS + LARGE_BUDGET_ROWS:
         r = by.get(f"scheme {s}{suffix}")
         if r is None or not r["training_arena_bytes"][0]:
             continue
