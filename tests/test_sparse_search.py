@@ -225,11 +225,11 @@ def test_the_pick_is_validated_against_every_last_k_that_fits(net):
         return np.full(4, 1.0 if s == found.scheme else 1.0 / (1 + s.bias_layers))
 
     r = S._validated(found, budget, measure, sizer, last_k_wins, progress=False)
-    # Every last-K that fits as TFLM measures it, largest first (the search's own pick, if it is one, is not
-    # run twice); the largest wins here.
+    # The last-K that fit as TFLM measures it, largest first (the search's own pick, if it is one, is not run
+    # twice): all of them on this net; the largest wins here.
     fitting = [S.resolve(f"last:{k}", n) for k in range(n, 0, -1) if measure(S.resolve(f"last:{k}", n)) <= budget]
+    assert 2 <= len(fitting) <= S.MAX_VALIDATED_LAST_K
     others = [s for s in fitting if s != found.scheme]
-    assert len(others) >= 2
     assert r.scheme == others[0] != found.scheme
     assert r.measured_arena_bytes == measure(r.scheme) <= budget
     assert r.gain == S.scheme_gain(gains, r.scheme) and r.training_arena_bytes == sizer.training_arena(r.scheme)
@@ -240,4 +240,10 @@ def test_the_pick_is_validated_against_every_last_k_that_fits(net):
         return np.full(4, 0.1 if s == found.scheme else 1.0)
 
     kept = S._validated(found, budget, measure, sizer, search_pick_wins, progress=False)
+    # Many fitting K: the largest, then smaller ones spread down to K = 1, MAX_VALIDATED_LAST_K in all.
+    sized = type("Sizer", (), {"training_arena": staticmethod(lambda s: s.bias_layers)})()
+    spread = S._fitting_last_k(20, 15, lambda s: s.bias_layers, sized)
+    assert [s.bias_layers for s, _ in spread][:1] == [15] and len(spread) == S.MAX_VALIDATED_LAST_K
+    assert [s.bias_layers for s, _ in spread][-1] == 1 and sorted({s.bias_layers for s, _ in spread}, reverse=True) \
+        == [s.bias_layers for s, _ in spread]
     assert kept.scheme == found.scheme and kept.gain == found.gain and kept.validated[0] == (found.scheme.text(), 0.1)

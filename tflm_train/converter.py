@@ -113,7 +113,7 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
     "auto": the scheme of highest contribution whose training arena fits sram_budget bytes,
     from contribution analysis on train_data (an iterable of (x, label)) when given, else
     from a data-free prior (sparse/search.py); with train_data the pick is then validated against
-    every last-K scheme that fits (lowest held-out loss wins). Deterministic for a seed.
+    the last-K schemes that fit (up to 8; lowest held-out loss wins). Deterministic for a seed.
     patch: "auto" runs the first stage tile by tile (patch.py, bit-exact) when that shrinks the
     training arena; None never does; a PatchPlan forces that plan (an error if it cannot apply).
     qas: Quantization-Aware Scaling of the int8/int32 parameter updates; False only for ablations.

@@ -9,8 +9,9 @@ The budget itself is then held by TFLM's allocator, not by the model: the best s
 the model fits is converted and loaded into TFLM's MicroInterpreter (and the next, if
 TFLM puts it over), then the schemes of higher gain that the model puts over the budget
 by less than MEASURE_MARGIN, least memory first; the best that fits is the result. With
-train_data that result is then validated: it and every last-K scheme that fits are each
-fine-tuned on the analysis split, and the lowest held-out loss wins.
+train_data that result is then validated: it and the last-K schemes that fit (the largest, and
+smaller ones spread down to K = 1, MAX_VALIDATED_LAST_K in all) are each fine-tuned on the analysis
+split, and the lowest held-out loss wins.
 
 Gains come from either
   * contribution analysis on data (`train_data`): fine-tune the classifier alone
@@ -57,6 +58,7 @@ RATIOS = (Fraction(1, 8), Fraction(1, 4), Fraction(1, 2), Fraction(1))
 MEASURE_MARGIN = 0.05
 CALIBRATED_SLACK = 0.01
 MAX_MEASURED = 8  # schemes loaded into TFLM per stage of the measured pick
+MAX_VALIDATED_LAST_K = 8  # last-K schemes fine-tuned against the search's pick (the largest that fits first)
 # Decades around the user's learning rate at which each analysis run trains (its best counts). On the
 # Fashion-MNIST example the classifier alone is best a half-decade below the rate last:2 is tuned to,
 # and single components between a decade below and that rate; deeper schemes want lower rates.
@@ -420,27 +422,38 @@ def auto_scheme(tflite: bytes, sram_budget, train_data=None, *, grad_dtype: str 
 
 
 def _fitting_last_k(n: int, budget: int, measure, sizer) -> list[tuple[SparseScheme, int]]:
-    """Every last-K scheme that fits the budget as TFLM measures it, largest K first."""
+    """The largest last-K scheme that fits the budget as TFLM measures it, then smaller ones spread
+    evenly down to K = 1, at most MAX_VALIDATED_LAST_K in all (each is measured, then fine-tuned)."""
     lo, hi = 1, n  # the largest K the analytic model puts within MEASURE_MARGIN of the budget
     while lo < hi:
         mid = (lo + hi + 1) // 2
         lo, hi = (mid, hi) if sizer.training_arena(resolve(f"last:{mid}", n)) <= budget * (1 + MEASURE_MARGIN) \
             else (lo, mid - 1)
-    out = []
-    for k in range(lo, 0, -1):
+    out: list[tuple[SparseScheme, int]] = []
+
+    def keep_if_fits(k: int) -> bool:
         scheme = resolve(f"last:{k}", n)
         arena = int(measure(scheme))
         if arena <= budget:
             out.append((scheme, arena))
+        return arena <= budget
+
+    largest = next((k for k in range(lo, 0, -1) if keep_if_fits(k)), 0)
+    smaller = list(range(largest - 1, 0, -1))
+    if len(smaller) > MAX_VALIDATED_LAST_K - 1:
+        picks = np.linspace(0, len(smaller) - 1, MAX_VALIDATED_LAST_K - 1).round().astype(int)
+        smaller = [smaller[i] for i in sorted(set(picks.tolist()))]
+    for k in smaller:
+        keep_if_fits(k)
     return out
 
 
 def _validated(found: SearchResult, budget: int, measure, sizer, losses_of, progress: bool) -> SearchResult:
-    """The search's pick against every last-K scheme that fits the budget, each fine-tuned on the
+    """The search's pick against the last-K schemes that fit the budget (_fitting_last_k), each fine-tuned on the
     analysis split like a component was: the lowest mean held-out loss wins. The additive model ranks
     components one at a time from one-epoch fine-tunes of a few hundred samples, and on the
     Fashion-MNIST example its picks lost 3-12 points to the last-K of the same arena (docs/accuracy.md);
-    a whole scheme's own held-out loss guards against that. Every K, not only the largest: under a
+    a whole scheme's own held-out loss guards against that. Smaller K too, not only the largest: under a
     large budget the deepest last-K that fits trains worse than shallower ones (the example at last:8's
     arena: last:8 78.5 %, last:2 .. last:6 81-82 %)."""
     n = len(found.gains.weights)
