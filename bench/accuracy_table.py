@@ -102,7 +102,7 @@ PRECISION_ROWS = [
     ("int8 + QAS, all layers, 16-bit updates, lr decay + warm-up",
      dict(kind="int8", qas=True, grad_dtype="float32", scheme="full", update_precision="int16", decay=True,
           warmup=WARMUP)),
-    # ... and without any bias trained: at float's rate the biases cost all-layers fine-tuning accuracy.
+    # ... and without any bias trained: is the all-layers gap in the biases? (No: docs/accuracy.md.)
     ("float32 TF fine-tuning, all kernels, lr decay + warm-up",
      dict(kind="float", scheme=f"kernels:{ALL_LAYERS}", decay=True, warmup=WARMUP)),
     ("int8 + QAS, all weights, lr decay + warm-up",
@@ -171,8 +171,8 @@ SIXTEEN_BIT = {FIXED: ("int8 + QAS, 16-bit updates", "float32 TF fine-tuning"),
 SCHEME_ROWS = ["classifier", "bias", "last:2", "last:3", "last:4", "last:6", "auto", "auto@last:3", "auto@last:6"]
 # (label suffix, row settings) of the scheme rows' training protocols; the last is the plot's.
 SCHEME_PROTOCOLS = [("", {}), (", lr decay", dict(decay=True)), (", lr decay + warm-up", dict(decay=True, warmup=WARMUP))]
-# With decay + warm-up only: a budget above bias-only's arena (last:8's, 112 KB), where the fixed schemes of
-# the same or larger memory are deep ones (last:8 .. all layers) and bias-only.
+# With decay + warm-up only: a budget above bias-only's arena (last:8's, 112 KB), where the last-K schemes of that
+# memory or more are the deep ones (last:8 .. all layers).
 LARGE_BUDGET_ROWS = ["last:8", "auto@last:8"]
 
 
@@ -276,15 +276,18 @@ def remeasure_arenas(path: str, log) -> None:
     plot(out["rows"], os.path.splitext(path)[0] + ".png")
 
 
+def paired(by: dict, a: str, b: str) -> list[float]:
+    """Row a minus row b per seed, in points."""
+    return [100 * (x - y) for x, y in zip(by[a]["accuracy"], by[b]["accuracy"])]
+
+
 def qas_ablation(by: dict, f_row: str, n_row: str, q_row: str) -> dict:
     """float32, no-QAS and QAS rows of one trainable set: their means, paired differences per seed, and the
     share of the no-QAS gap that QAS closes."""
-    def paired(a: str, b: str) -> list[float]:
-        return [100 * (x - y) for x, y in zip(by[a]["accuracy"], by[b]["accuracy"])]
-
     f_, n_, q_ = by[f_row]["mean"], by[n_row]["mean"], by[q_row]["mean"]
     return {"float32": f_, "no_qas": n_, "qas": q_, "qas_minus_float_points": 100 * (q_ - f_),
-            "qas_minus_float_per_seed": paired(q_row, f_row), "no_qas_minus_float_per_seed": paired(n_row, f_row),
+            "qas_minus_float_per_seed": paired(by, q_row, f_row),
+            "no_qas_minus_float_per_seed": paired(by, n_row, f_row),
             # Defined only where float32 is ahead of no-QAS: otherwise there is no gap to close.
             "qas_gap_closed": (q_ - n_) / (f_ - n_) if f_ > n_ else None}
 
@@ -456,25 +459,22 @@ def main(argv=None) -> int:
     by = {r["row"]: r for r in results}
     f32, noqas = by["float32 TF fine-tuning"]["mean"], by["int8 SGD, no QAS"]["mean"]
     qas_f, qas_i = by["int8 + QAS, float32 grads"]["mean"], by["int8 + QAS, int8 grads"]["mean"]
-    def paired(a: str, b: str) -> list[float]:
-        return [100 * (x - y) for x, y in zip(by[a]["accuracy"], by[b]["accuracy"])]
-
     summary = {
         "qas_minus_float_points": 100 * (qas_f - f32),
-        "qas_minus_float_points_per_seed": paired("int8 + QAS, float32 grads", "float32 TF fine-tuning"),
+        "qas_minus_float_points_per_seed": paired(by, "int8 + QAS, float32 grads", "float32 TF fine-tuning"),
         "int8_grads_minus_float32_grads_points": 100 * (qas_i - qas_f),
-        "int8_grads_minus_float32_grads_per_seed": paired("int8 + QAS, int8 grads", "int8 + QAS, float32 grads"),
+        "int8_grads_minus_float32_grads_per_seed": paired(by, "int8 + QAS, int8 grads", "int8 + QAS, float32 grads"),
         "qas_gap_closed": (qas_f - noqas) / (f32 - noqas) if f32 > noqas else None,
         "headroom_1x_minus_float_points": 100 * (by["int8 + QAS, weight headroom 1x"]["mean"] - f32),
-        "headroom_1x_minus_float_per_seed": paired("int8 + QAS, weight headroom 1x", "float32 TF fine-tuning"),
+        "headroom_1x_minus_float_per_seed": paired(by, "int8 + QAS, weight headroom 1x", "float32 TF fine-tuning"),
         "qas_minus_float_then_int8_points": 100 * (qas_f - by["float32 TF fine-tuning -> int8"]["mean"]),
-        "qas_minus_float_then_int8_per_seed": paired("int8 + QAS, float32 grads", "float32 TF fine-tuning -> int8"),
-        "float_then_int8_minus_float_per_seed": paired("float32 TF fine-tuning -> int8", "float32 TF fine-tuning"),
-        "auto_minus_last2_per_seed": paired("scheme auto", "scheme last:2"),
-        "auto_at_last3_minus_last3_per_seed": paired("scheme auto@last:3", "scheme last:3"),
+        "qas_minus_float_then_int8_per_seed": paired(by, "int8 + QAS, float32 grads", "float32 TF fine-tuning -> int8"),
+        "float_then_int8_minus_float_per_seed": paired(by, "float32 TF fine-tuning -> int8", "float32 TF fine-tuning"),
+        "auto_minus_last2_per_seed": paired(by, "scheme auto", "scheme last:2"),
+        "auto_at_last3_minus_last3_per_seed": paired(by, "scheme auto@last:3", "scheme last:3"),
         # update_precision="int16" (a residual byte per trained weight) against float32 of the same set
         "sixteen_bit_minus_float_per_set": {
-            tset: {"points": 100 * (by[q]["mean"] - by[f]["mean"]), "per_seed": paired(q, f)}
+            tset: {"points": 100 * (by[q]["mean"] - by[f]["mean"]), "per_seed": paired(by, q, f)}
             for tset, (q, f) in SIXTEEN_BIT.items()},
     }
     for key, ablations in (("qas_ablation_per_trainable_set", QAS_ABLATIONS),
