@@ -46,7 +46,30 @@ def test_max_loss_is_checked():
         tt.convert_tflite(data, max_loss=-1)
     g = tt.convert_tflite(data).train_ops
     ce = next(op for op in g if op.name == "TFLMT_SOFTMAX_CE")
-    assert 0 < ce.options.maxLoss < 255 * ce.options.logitsScale + np.log(ce.options.numClasses)
+    assert np.log(ce.options.numClasses) < ce.options.maxLoss < 255 * ce.options.logitsScale + np.log(ce.options.numClasses)
+
+
+def test_the_default_guard_lets_an_untrained_model_train_from_chance():
+    """An untrained model's logits are calibrated to a narrow range, so the largest loss they can express
+    is barely above chance's ln(classes); the default guard must still pass a step at chance (it refused
+    every one when it was 0.9 of the whole bound)."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(0)
+    L = tf.keras.layers
+    inp = tf.keras.Input((16, 16, 1))
+    x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu6")(inp)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    x = L.GlobalAveragePooling2D()(L.Conv2D(16, 1, activation="relu6")(x))
+    model = tf.keras.Model(inp, L.Dense(4)(x))
+    calib = np.random.default_rng(0).random((32, 16, 16, 1), np.float32)
+    tm = tt.convert(model, calib, scheme="last:2", progress=False)
+    ce = next(op for op in tm.train_ops if op.name == "TFLMT_SOFTMAX_CE")
+    # The narrow range this test is about: 0.9 of the whole bound would be below chance's loss.
+    assert 0.9 * (255 * ce.options.logitsScale + np.log(4)) < np.log(4) < ce.options.maxLoss
+    trainer = tt.Trainer(tm, backend="tflm")
+    losses = [trainer.train_step(calib[i], i % 4) for i in range(8)]
+    assert all(abs(v - np.log(4)) < 0.5 for v in losses)
 
 
 def test_ten_thousand_steps_at_ten_times_the_learning_rate():

@@ -24,13 +24,16 @@ CLAMPING = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MEAN")
 GRAD_DTYPES = {"float32": G.GradDType.FLOAT32, "int8": G.GradDType.INT8}
 ROUNDINGS = {"stochastic": G.RoundingMode.STOCHASTIC, "nearest": G.RoundingMode.NEAREST}
 _PREFIX = {"CONV_2D": "CONV", "DEPTHWISE_CONV_2D": "DW", "FULLY_CONNECTED": "FC"}
-# int8 logits bound the loss by (127 - (-128)) * scale + ln(classes); a model that has diverged
+# int8 logits bound the loss by ln(classes) + (127 - (-128)) * scale; a model that has diverged
 # (weights saturated, one class everywhere) sits near that bound, a healthy one far below it.
 DIVERGENCE_FRACTION = 0.9
 
 
 def default_max_loss(logits_scale: float, classes: int) -> float:
-    return float(DIVERGENCE_FRACTION * (255.0 * logits_scale + np.log(classes)))
+    """Chance's loss, ln(classes), plus DIVERGENCE_FRACTION of the most the int8 logits can add to it. The
+    fraction applies to that excess only: logits calibrated to a narrow range (an untrained model's) bound
+    the loss just above ln(classes), and a fraction of the whole bound would refuse every step at chance."""
+    return float(np.log(classes) + DIVERGENCE_FRACTION * 255.0 * logits_scale)
 
 
 @dataclass
@@ -40,7 +43,7 @@ class Settings:
     rounding: int
     seed: int
     qas: bool = True  # False: the ablation without Quantization-Aware Scaling (qas.py)
-    max_loss: float | None = None  # divergence guard; None: DIVERGENCE_FRACTION of the largest possible loss
+    max_loss: float | None = None  # divergence guard; None: default_max_loss
     residual: bool = False  # update_precision "int16": a residual byte per trained weight (16-bit updates)
     decay_steps: int = 0  # learning-rate decay to final_learning_rate over each op's first decay_steps updates
     final_learning_rate: float = 0.0

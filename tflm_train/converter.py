@@ -118,7 +118,8 @@ def convert_tflite(tflite, *, scheme="bias", grad_dtype: str = "float32", learni
     training arena; None never does; a PatchPlan forces that plan (an error if it cannot apply).
     qas: Quantization-Aware Scaling of the int8/int32 parameter updates; False only for ablations.
     max_loss: a step whose loss is not finite or above this raises DivergenceError and applies no
-    update; None: 0.9 of the largest loss the int8 logits allow; 0 or inf: only non-finite losses.
+    update; None: ln(classes) plus 0.9 of the most the int8 logits can add to it; 0 or inf: only non-finite
+    losses.
     weight_headroom: >= 1; the weight-trained layers are re-quantized with this many times their
     scale, so their weights can grow past the pretrained range (headroom.py). 1: as converted.
     logit_headroom: >= 1; the logits' int8 scale is widened this many times (zero point divided by
