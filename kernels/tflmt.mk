@@ -13,7 +13,7 @@ TFLMT_CORE_SRCS := $(sort $(wildcard $(TFLMT_ROOT)/kernels/core/*.c))
 # The int8 forward (inference) kernels among them: a TFLM app runs TFLM's own, the static-C
 # deployment (tflm-train export-c --static) links these.
 TFLMT_FORWARD_SRCS := $(addprefix $(TFLMT_ROOT)/kernels/core/,add_s8.c avg_pool_s8.c conv2d_s8.c \
-  depthwise_conv2d_s8.c fully_connected_s8.c mean_s8.c pad_s8.c)
+  depthwise_conv2d_s8.c fully_connected_s8.c max_pool_s8.c mean_s8.c pad_s8.c)
 TFLMT_TRAINING_SRCS := $(filter-out $(TFLMT_FORWARD_SRCS),$(TFLMT_CORE_SRCS))
 # The naive loop nests are the benchmark baseline; a device build does not need them.
 TFLMT_NAIVE_SRCS := $(sort $(wildcard $(TFLMT_ROOT)/kernels/core/naive/*.c))

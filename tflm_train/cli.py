@@ -342,7 +342,7 @@ RESOLVER_CALLS = {
     "CONV_2D": "AddConv2D", "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D", "FULLY_CONNECTED": "AddFullyConnected",
     "ADD": "AddAdd", "AVERAGE_POOL_2D": "AddAveragePool2D", "MEAN": "AddMean", "RESHAPE": "AddReshape",
     "PAD": "AddPad", "SOFTMAX": "AddSoftmax", "QUANTIZE": "AddQuantize", "DEQUANTIZE": "AddDequantize",
-    "STRIDED_SLICE": "AddStridedSlice", "CONCATENATION": "AddConcatenation",
+    "STRIDED_SLICE": "AddStridedSlice", "CONCATENATION": "AddConcatenation", "MAX_POOL_2D": "AddMaxPool2D",
 }
 TRAINING_OPS = 15  # tflmt::AddTrainingOps registers this many (kernels/tflm/ops.cc)
 

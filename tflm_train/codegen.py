@@ -199,6 +199,11 @@ class _Emitter:
             lo, hi = Q.activation_range(op.activation, qy.per_tensor_scale, qy.per_tensor_zero_point)
             win = f"static const tflmt_window s = {self.window(op.x, op.y, *op.filter_hw, op.geometry)};"
             return [win, f"tflmt_avg_pool_s8(&s, {lo}, {hi}, {self.ptr(op.x)}, {self.ptr(op.y)});"]
+        if k == "MAX_POOL_2D":
+            qy = q(self.t[op.y])
+            lo, hi = Q.activation_range(op.activation, qy.per_tensor_scale, qy.per_tensor_zero_point)
+            win = f"static const tflmt_window s = {self.window(op.x, op.y, *op.filter_hw, op.geometry)};"
+            return [win, f"tflmt_max_pool_s8(&s, {lo}, {hi}, {self.ptr(op.x)}, {self.ptr(op.y)});"]
         if k == "PAD":
             xs, ys = self.shape(op.x), self.shape(op.y)
             if len(xs) != 4:
@@ -214,7 +219,7 @@ class _Emitter:
             return self.copy_op(op)
         raise UnsupportedModelError(f"operator {op.index} ({k}): no generated C for this operator; "
                                     "supported: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, MEAN, "
-                                    "AVERAGE_POOL_2D, PAD, RESHAPE, STRIDED_SLICE, CONCATENATION")
+                                    "AVERAGE_POOL_2D, MAX_POOL_2D, PAD, RESHAPE, STRIDED_SLICE, CONCATENATION")
 
     def copy_op(self, op) -> list[str]:
         """STRIDED_SLICE (unit strides) and CONCATENATION of batch-1 NHWC int8 tensors with one

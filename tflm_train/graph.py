@@ -19,10 +19,11 @@ SUPPORTED = {
     B.CONV_2D: "CONV_2D", B.DEPTHWISE_CONV_2D: "DEPTHWISE_CONV_2D", B.FULLY_CONNECTED: "FULLY_CONNECTED",
     B.ADD: "ADD", B.AVERAGE_POOL_2D: "AVERAGE_POOL_2D", B.MEAN: "MEAN", B.RESHAPE: "RESHAPE",
     B.PAD: "PAD", B.SOFTMAX: "SOFTMAX", B.QUANTIZE: "QUANTIZE", B.DEQUANTIZE: "DEQUANTIZE",
-    B.STRIDED_SLICE: "STRIDED_SLICE", B.CONCATENATION: "CONCATENATION",
+    B.STRIDED_SLICE: "STRIDED_SLICE", B.CONCATENATION: "CONCATENATION", B.MAX_POOL_2D: "MAX_POOL_2D",
 }
-# Ops the patch-based rewrite emits in a frozen first stage; no gradient flows through them.
-FORWARD_ONLY = ("STRIDED_SLICE", "CONCATENATION")
+# Ops with no gradient in tflm-train, allowed in the frozen part before the earliest trained layer: what
+# the patch-based rewrite emits in a first stage, and max pooling.
+FORWARD_ONLY = ("STRIDED_SLICE", "CONCATENATION", "MAX_POOL_2D")
 WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
@@ -132,7 +133,7 @@ def parse_forward_ops(model, count: int | None = None) -> list[ForwardOp]:
             if a != b:
                 raise _fail(i, kind, f"broadcasting add {a} + {b} is not supported")
             _check_add_scales(model, fop)
-        elif kind == "AVERAGE_POOL_2D":
+        elif kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
             xs, ys = _shape(model, fop.x), _shape(model, fop.y)
             _check_window_options(i, kind, opt, dilated=False)
             if opt.filterHeight < 1 or opt.filterWidth < 1:
@@ -198,8 +199,8 @@ def _check_output_shape(model, fop: ForwardOp, same: bool) -> None:
     xs, ys = _shape(model, fop.x), _shape(model, fop.y)
     k = fop.kind
     want = None
-    if k in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D"):
-        if k == "AVERAGE_POOL_2D":
+    if k in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        if k in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
             kh, kw, oc = fop.filter_hw[0], fop.filter_hw[1], xs[3]
         else:
             ws = _shape(model, fop.weight)
@@ -295,7 +296,7 @@ def _check_types(model, fop: ForwardOp) -> None:
         if fop.bias >= 0 and (t[fop.bias].type != T.INT32 or io.buffer_array(model, t[fop.bias]) is None):
             raise _fail(fop.index, fop.kind, "bias must be constant int32")
     if fop.kind in FORWARD_ONLY:
-        # These ops copy bytes: every data tensor must carry the output's quantization.
+        # These ops copy or select bytes: every data tensor must carry the output's quantization.
         data = fop.inputs if fop.kind == "CONCATENATION" else [fop.x]
         qy = io.qparams(t[fop.y])
         for ti in data:

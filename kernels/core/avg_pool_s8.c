@@ -4,13 +4,11 @@
 void tflmt_avg_pool_s8(const tflmt_window* s, int32_t act_min, int32_t act_max, const int8_t* x, int8_t* y) {
   const int32_t c = s->in.c;
   for (int32_t oy = 0; oy < s->out.h; ++oy) {
-    const int32_t origin_y = oy * s->geo.stride_h - s->geo.pad_top;
-    const int32_t r0 = origin_y < 0 ? 0 : origin_y;
-    const int32_t r1 = origin_y + s->kh < s->in.h ? origin_y + s->kh : s->in.h;
+    int32_t r0, r1;
+    tflmt_pool_span(oy * s->geo.stride_h - s->geo.pad_top, s->kh, s->in.h, &r0, &r1);
     for (int32_t ox = 0; ox < s->out.w; ++ox) {
-      const int32_t origin_x = ox * s->geo.stride_w - s->geo.pad_left;
-      const int32_t c0 = origin_x < 0 ? 0 : origin_x;
-      const int32_t c1 = origin_x + s->kw < s->in.w ? origin_x + s->kw : s->in.w;
+      int32_t c0, c1;
+      tflmt_pool_span(ox * s->geo.stride_w - s->geo.pad_left, s->kw, s->in.w, &c0, &c1);
       const int32_t count = (r1 - r0) * (c1 - c0);
       for (int32_t ch = 0; ch < c; ++ch) {
         int32_t acc = 0;

@@ -259,6 +259,12 @@ static inline tflmt_channel_requant tflmt_channel_requant_of(const tflmt_requant
   return r;
 }
 
+/* [*lo, *hi): the input rows (or columns) a pooling window starting at `origin` covers inside [0, size). */
+static inline void tflmt_pool_span(int32_t origin, int32_t k, int32_t size, int32_t* lo, int32_t* hi) {
+  *lo = origin < 0 ? 0 : origin;
+  *hi = origin + k < size ? origin + k : size;
+}
+
 /* v saturated to int8 (one SSAT with DSP). */
 static inline int8_t tflmt_ssat8(int32_t v) {
 #if defined(__ARM_FEATURE_DSP)

@@ -115,6 +115,20 @@ def average_pool(x: np.ndarray, fh: int, fw: int, g: Geometry, out_h: int, out_w
     return out
 
 
+def max_pool(x: np.ndarray, fh: int, fw: int, g: Geometry, out_h: int, out_w: int,
+             act_min: int, act_max: int) -> np.ndarray:
+    """MAX_POOL_2D (reference_integer_ops::MaxPool): the largest valid input of each window (padding
+    takes no part), then the activation clamp."""
+    _, h, w, c = x.shape
+    out = np.zeros((1, out_h, out_w, c), np.int8)
+    rows = pool_windows(h, out_h, fh, g.stride_h, g.pad_top)
+    cols = pool_windows(w, out_w, fw, g.stride_w, g.pad_left)
+    for oy, (r0, r1) in enumerate(rows):
+        for ox, (c0, c1) in enumerate(cols):
+            out[0, oy, ox] = np.clip(x[0, r0:r1, c0:c1].reshape(-1, c).max(axis=0), act_min, act_max)
+    return out
+
+
 def mean_multiplier(s_x: float, s_y: float, n: int) -> tuple[int, int]:
     """reference_integer_ops::Mean's (multiplier, shift), the division by the n pixels folded in."""
     mult, shift = Q.quantize_multiplier(float(np.float64(s_x) / np.float64(s_y)))

@@ -49,7 +49,7 @@ class ForwardRunner:
         if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
             qx, qw, qy = self.q(op.x), self.q(op.weight), self.q(op.y)
             p.mult, p.shift = F.conv_multipliers(qx.per_tensor_scale, qw.scale, qy.per_tensor_scale)
-        if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D"):
+        if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D"):
             qy = self.q(op.y)
             p.act_min, p.act_max = Q.activation_range(op.activation, qy.per_tensor_scale, qy.per_tensor_zero_point)
         return p
@@ -80,6 +80,8 @@ class ForwardRunner:
                          qy.per_tensor_zero_point, p.act_min, p.act_max)
         if k == "AVERAGE_POOL_2D":
             return F.average_pool(vals[op.x], *op.filter_hw, op.geometry, yshape[1], yshape[2], p.act_min, p.act_max)
+        if k == "MAX_POOL_2D":
+            return F.max_pool(vals[op.x], *op.filter_hw, op.geometry, yshape[1], yshape[2], p.act_min, p.act_max)
         if k == "MEAN":
             qx, qy = self.q(op.x), self.q(op.y)
             return F.mean_hw(vals[op.x], qx.per_tensor_zero_point, qx.per_tensor_scale,

@@ -62,6 +62,9 @@ void tflmt_mean_hw_s8(tflmt_shape3 in, const tflmt_mean_params* p, const int8_t*
 /* AVERAGE_POOL_2D (window kh x kw, the pads of s->geo, rounding half away from zero). */
 void tflmt_avg_pool_s8(const tflmt_window* s, int32_t act_min, int32_t act_max, const int8_t* x, int8_t* y);
 
+/* MAX_POOL_2D (window kh x kw, the pads of s->geo, which take no part), then the [act_min, act_max] clamp. */
+void tflmt_max_pool_s8(const tflmt_window* s, int32_t act_min, int32_t act_max, const int8_t* x, int8_t* y);
+
 /* The plain loop nests of CONV_2D and DEPTHWISE_CONV_2D (the shape of TFLM's reference
  * kernels): same results, the benchmark baseline. */
 void tflmt_conv2d_s8_naive(const tflmt_window* s, const tflmt_requant* q, const int8_t* x, const int8_t* w,
