@@ -194,16 +194,12 @@ class _Emitter:
             p = (f"static const tflmt_mean_params p = {{{qx.per_tensor_zero_point}, {qy.per_tensor_zero_point}, "
                  f"{mult}, {shift}}};")
             return [p, f"tflmt_mean_hw_s8((tflmt_shape3){self.shape3(op.x)}, &p, {self.ptr(op.x)}, {self.ptr(op.y)});"]
-        if k == "AVERAGE_POOL_2D":
+        if k in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
             qy = q(self.t[op.y])
             lo, hi = Q.activation_range(op.activation, qy.per_tensor_scale, qy.per_tensor_zero_point)
             win = f"static const tflmt_window s = {self.window(op.x, op.y, *op.filter_hw, op.geometry)};"
-            return [win, f"tflmt_avg_pool_s8(&s, {lo}, {hi}, {self.ptr(op.x)}, {self.ptr(op.y)});"]
-        if k == "MAX_POOL_2D":
-            qy = q(self.t[op.y])
-            lo, hi = Q.activation_range(op.activation, qy.per_tensor_scale, qy.per_tensor_zero_point)
-            win = f"static const tflmt_window s = {self.window(op.x, op.y, *op.filter_hw, op.geometry)};"
-            return [win, f"tflmt_max_pool_s8(&s, {lo}, {hi}, {self.ptr(op.x)}, {self.ptr(op.y)});"]
+            fn = "tflmt_avg_pool_s8" if k == "AVERAGE_POOL_2D" else "tflmt_max_pool_s8"
+            return [win, f"{fn}(&s, {lo}, {hi}, {self.ptr(op.x)}, {self.ptr(op.y)});"]
         if k == "PAD":
             xs, ys = self.shape(op.x), self.shape(op.y)
             if len(xs) != 4:
