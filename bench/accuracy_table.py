@@ -457,9 +457,47 @@ def main(argv=None) -> int:
         log(f"{label}: {100 * r['mean']:.1f} +- {100 * r['std']:.1f} %"
             + (f", arena {np.mean(arenas) / 1024:.1f} KB" if arenas[0] else ""))
     by = {r["row"]: r for r in results}
+    summary = summarize(by)
+    out = {"date": time.strftime("%Y-%m-%d"), "machine": platform.platform(), "seeds": seeds,
+           "per_class": args.per_class, "epochs": args.epochs, "test_samples": args.test_samples,
+           "held_out_per_class": args.held_out,
+           "rows_run": sorted(to_run),
+           "trainable_set_of_precision_rows": FIXED, "rows": results, "summary": summary,
+           "seconds": round(time.time() - t0)}
+    print("\n| row | learning rate (per seed) | test accuracy (mean +- std) | TFLM training arena |")
+    print("|---|---|---|---|")
+    for r in results:
+        arena = f"{np.mean(r['training_arena_bytes']) / 1024:.1f} KB" if r["training_arena_bytes"][0] else "-"
+        lr = "/".join(f"{v:.2g}" for v in r["learning_rate"])
+        print(f"| {r['row']} | {lr} | {100 * r['mean']:.1f} +- {100 * r['std']:.1f} % | {arena} |")
+    print_summary(summary)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(out, f, indent=1)
+    plot(results, os.path.splitext(args.out)[0] + ".png")
+    print(f"written: {args.out}")
+    return 0
+
+
+# The rows the headline summary compares; a run without them (e.g. --rows into a fresh --out) gets only
+# the QAS ablations it has.
+SUMMARY_ROWS = ("float32 TF fine-tuning", "int8 SGD, no QAS", "int8 + QAS, float32 grads", "int8 + QAS, int8 grads",
+                "int8 + QAS, weight headroom 1x", "float32 TF fine-tuning -> int8", "scheme auto", "scheme last:2",
+                "scheme auto@last:3", "scheme last:3") + tuple(r for pair in SIXTEEN_BIT.values() for r in pair)
+
+
+def summarize(by: dict) -> dict:
+    """The targets' comparisons over the rows `by` holds (row label -> result)."""
+    summary = {}
+    for key, ablations in (("qas_ablation_per_trainable_set", QAS_ABLATIONS),
+                           ("qas_ablation_per_trainable_set_warmup", QAS_ABLATIONS_WARMUP)):
+        summary[key] = {tset: qas_ablation(by, *rows) for tset, rows in ablations.items()
+                        if all(r in by for r in rows)}
+    if not all(r in by for r in SUMMARY_ROWS):
+        return summary
     f32, noqas = by["float32 TF fine-tuning"]["mean"], by["int8 SGD, no QAS"]["mean"]
     qas_f, qas_i = by["int8 + QAS, float32 grads"]["mean"], by["int8 + QAS, int8 grads"]["mean"]
-    summary = {
+    summary.update({
         "qas_minus_float_points": 100 * (qas_f - f32),
         "qas_minus_float_points_per_seed": paired(by, "int8 + QAS, float32 grads", "float32 TF fine-tuning"),
         "int8_grads_minus_float32_grads_points": 100 * (qas_i - qas_f),
@@ -476,43 +514,25 @@ def main(argv=None) -> int:
         "sixteen_bit_minus_float_per_set": {
             tset: {"points": 100 * (by[q]["mean"] - by[f]["mean"]), "per_seed": paired(by, q, f)}
             for tset, (q, f) in SIXTEEN_BIT.items()},
-    }
-    for key, ablations in (("qas_ablation_per_trainable_set", QAS_ABLATIONS),
-                           ("qas_ablation_per_trainable_set_warmup", QAS_ABLATIONS_WARMUP)):
-        summary[key] = {tset: qas_ablation(by, *rows) for tset, rows in ablations.items()
-                        if all(r in by for r in rows)}
+    })
+    return summary
 
-    out = {"date": time.strftime("%Y-%m-%d"), "machine": platform.platform(), "seeds": seeds,
-           "per_class": args.per_class, "epochs": args.epochs, "test_samples": args.test_samples,
-           "held_out_per_class": args.held_out,
-           "rows_run": sorted(to_run),
-           "trainable_set_of_precision_rows": FIXED, "rows": results, "summary": summary,
-           "seconds": round(time.time() - t0)}
-    print("\n| row | learning rate (per seed) | test accuracy (mean +- std) | TFLM training arena |")
-    print("|---|---|---|---|")
-    for r in results:
-        arena = f"{np.mean(r['training_arena_bytes']) / 1024:.1f} KB" if r["training_arena_bytes"][0] else "-"
-        lr = "/".join(f"{v:.2g}" for v in r["learning_rate"])
-        print(f"| {r['row']} | {lr} | {100 * r['mean']:.1f} +- {100 * r['std']:.1f} % | {arena} |")
-    print(f"\nint8+QAS - float32: {summary['qas_minus_float_points']:+.2f} points; int8 grads - float32 grads: "
-          f"{summary['int8_grads_minus_float32_grads_points']:+.2f} points; QAS closes "
-          + (f"{100 * summary['qas_gap_closed']:.0f}%" if summary["qas_gap_closed"] is not None else "n/a")
-          + " of the no-QAS gap")
-    for tset, a in summary["sixteen_bit_minus_float_per_set"].items():
-        print(f"  16-bit updates - float32, {tset}: {a['points']:+.2f} points (per seed "
-              + " / ".join(f"{v:+.1f}" for v in a["per_seed"]) + ")")
+
+def print_summary(summary: dict) -> None:
+    if "qas_minus_float_points" in summary:
+        print(f"\nint8+QAS - float32: {summary['qas_minus_float_points']:+.2f} points; int8 grads - float32 grads: "
+              f"{summary['int8_grads_minus_float32_grads_points']:+.2f} points; QAS closes "
+              + (f"{100 * summary['qas_gap_closed']:.0f}%" if summary["qas_gap_closed"] is not None else "n/a")
+              + " of the no-QAS gap")
+        for tset, a in summary["sixteen_bit_minus_float_per_set"].items():
+            print(f"  16-bit updates - float32, {tset}: {a['points']:+.2f} points (per seed "
+                  + " / ".join(f"{v:+.1f}" for v in a["per_seed"]) + ")")
     for tset, a in [(t + when, a) for key, when in (("qas_ablation_per_trainable_set", ", constant rate"),
                                                     ("qas_ablation_per_trainable_set_warmup", ", decay + warm-up"))
                     for t, a in summary[key].items()]:
         print(f"  {tset}: float32 {100 * a['float32']:.1f}, no QAS {100 * a['no_qas']:.1f}, QAS {100 * a['qas']:.1f}; "
               + (f"QAS closes {100 * a['qas_gap_closed']:.0f}% of the gap" if a["qas_gap_closed"] is not None
                  else "no gap (no QAS >= float32)"))
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(out, f, indent=1)
-    plot(results, os.path.splitext(args.out)[0] + ".png")
-    print(f"written: {args.out}")
-    return 0
 
 
 def plot(results: list[dict], path: str) -> None:
@@ -535,12 +555,14 @@ def plot(results: list[dict], path: str) -> None:
         x = np.mean(r["training_arena_bytes"]) / 1024
         ax.errorbar(x, 100 * r["mean"], yerr=100 * r["std"], fmt="o", capsize=3)
         ax.annotate(s, (x, 100 * r["mean"]), textcoords="offset points", xytext=(5, 5), fontsize=8)
-    ref = by.get(f"float32 TF fine-tuning{suffix}") or next(r for r in results if r["row"].startswith("float32"))
-    ax.axhline(100 * ref["mean"], color="gray", ls=":", lw=1, label=f"float32 TF, {FIXED}")
+    ref = by.get(f"float32 TF fine-tuning{suffix}") or next((r for r in results if r["row"].startswith("float32")),
+                                                            None)
+    if ref is not None:
+        ax.axhline(100 * ref["mean"], color="gray", ls=":", lw=1, label=f"float32 TF, {FIXED}")
+        ax.legend(fontsize=8)
     ax.set_xlabel("TFLM-measured training arena (KB)")
     ax.set_ylabel("test accuracy, classes 5-9 (%)")
     ax.set_title(f"Fashion-MNIST transfer, batch 1, int8 + QAS on TFLM{suffix}", fontsize=9)
-    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
