@@ -29,6 +29,7 @@ from . import quant as Q
 from . import schema as S
 from . import tflite_io as io
 from .errors import UnsupportedModelError
+from .graph import POOLS
 from .model import TrainingModel
 from .reference import forward as F
 
@@ -194,7 +195,7 @@ class _Emitter:
             p = (f"static const tflmt_mean_params p = {{{qx.per_tensor_zero_point}, {qy.per_tensor_zero_point}, "
                  f"{mult}, {shift}}};")
             return [p, f"tflmt_mean_hw_s8((tflmt_shape3){self.shape3(op.x)}, &p, {self.ptr(op.x)}, {self.ptr(op.y)});"]
-        if k in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        if k in POOLS:
             qy = q(self.t[op.y])
             lo, hi = Q.activation_range(op.activation, qy.per_tensor_scale, qy.per_tensor_zero_point)
             win = f"static const tflmt_window s = {self.window(op.x, op.y, *op.filter_hw, op.geometry)};"

@@ -25,6 +25,7 @@ SUPPORTED = {
 # the patch-based rewrite emits in a first stage, and max pooling.
 FORWARD_ONLY = ("STRIDED_SLICE", "CONCATENATION", "MAX_POOL_2D")
 WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+POOLS = ("AVERAGE_POOL_2D", "MAX_POOL_2D")  # windowed, no weights: Pool2DOptions
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def parse_forward_ops(model, count: int | None = None) -> list[ForwardOp]:
             if a != b:
                 raise _fail(i, kind, f"broadcasting add {a} + {b} is not supported")
             _check_add_scales(model, fop)
-        elif kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        elif kind in POOLS:
             xs, ys = _shape(model, fop.x), _shape(model, fop.y)
             _check_window_options(i, kind, opt, dilated=False)
             if opt.filterHeight < 1 or opt.filterWidth < 1:
@@ -199,8 +200,8 @@ def _check_output_shape(model, fop: ForwardOp, same: bool) -> None:
     xs, ys = _shape(model, fop.x), _shape(model, fop.y)
     k = fop.kind
     want = None
-    if k in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D"):
-        if k in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+    if k in ("CONV_2D", "DEPTHWISE_CONV_2D") + POOLS:
+        if k in POOLS:
             kh, kw, oc = fop.filter_hw[0], fop.filter_hw[1], xs[3]
         else:
             ws = _shape(model, fop.weight)

@@ -470,8 +470,9 @@ def _validated(found: SearchResult, budget: int, measure, sizer, losses_of, prog
     if best == found.scheme:
         return replace(found, validated=validated)
     analytic = sizer.training_arena(best)
-    return SearchResult(best, scheme_gain(found.gains, best), analytic, found.evaluated, found.gains, found.history,
-                        arena, found.measured + [(best.text(), analytic, arena)], validated)
+    return replace(found, scheme=best, gain=scheme_gain(found.gains, best), training_arena_bytes=analytic,
+                   measured_arena_bytes=arena, measured=found.measured + [(best.text(), analytic, arena)],
+                   validated=validated)
 
 
 def scheme_gain(gains: Gains, scheme: SparseScheme) -> float:
