@@ -285,6 +285,23 @@ def case_gather(rng, int8: bool = True):
     return run, expected
 
 
+def case_merge(rng, int8: bool = True):
+    lib = N.library()
+    rows, n = int(rng.integers(1, 40)), int(rng.integers(1, 30))
+    base = rng.integers(-128, 128, (rows, n)).astype(np.int8)
+    channels = _channels(rng, n)
+    channels = np.arange(n, dtype=np.int32) if channels is None else channels
+    piece = rng.integers(-128, 128, (rows, len(channels))).astype(np.int8)
+    expected = R.channel_merge(base, piece, channels)
+
+    def run(variant=""):
+        y = np.full((rows, n), 0x55, np.int8)
+        lib.tflmt_channel_merge_s8(N.ptr(base), N.ptr(piece), rows, n, N.ptr(channels), len(channels), N.ptr(y))
+        return y
+
+    return run, expected
+
+
 def case_clamp(rng, int8: bool):
     lib = N.library()
     shape = (1, int(rng.integers(1, 6)), int(rng.integers(1, 6)), int(rng.integers(1, 9)))

@@ -70,6 +70,8 @@ CASES = [
     ("mobilenet_v2_style", "full", "float32", False),
     ("mobilenet_v2_style", "full", "int8", False),
     ("mobilenet_v2_style", tt.SparseScheme(3, {-3: "1/2", -1: 1}), "float32", True),
+    # channel slices (a 1x1 conv and the classifier) with an input gradient through each merged weight
+    ("mobilenet_v2_style", tt.SparseScheme(5, {-4: "1/4", -1: "1/2"}), "int8", False),
     ("depthwise_k5_odd", "full", "int8", False),
     ("depthwise_k5_odd", "last:2", "float32", True),
 ]
@@ -82,7 +84,8 @@ PATCHED = [("mobilenet_v2_style", "last:2", "float32", False, tt.PatchPlan(2, (2
 
 # one residual byte per trained weight (update_precision "int16"), optimised and naive kernels
 RESIDUAL = [("mobilenet_v2_style", "full", "int8", False, None, "int16"),
-            ("mobilenet_v2_style", tt.SparseScheme(3, {-3: "1/2", -2: 1, -1: 1}), "float32", True, None, "int16")]
+            ("mobilenet_v2_style", tt.SparseScheme(3, {-3: "1/2", -2: 1, -1: 1}), "float32", True, None, "int16"),
+            ("mobilenet_v2_style", tt.SparseScheme(5, {-4: "1/4", -1: "1/2"}), "float32", False, None, "int16")]
 
 
 @pytest.mark.parametrize("arch,scheme,grad_dtype,naive,patch,precision",

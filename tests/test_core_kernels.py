@@ -34,6 +34,7 @@ OPS = {
     "mean_grad": K.case_mean,
     "pad_grad": K.case_pad,
     "channel_gather": K.case_gather,
+    "channel_merge": K.case_merge,
 }
 HOT = {k for k in OPS if k.endswith(("weight_update", "input_grad")) and k != "bias_update"}
 

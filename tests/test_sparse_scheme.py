@@ -58,10 +58,11 @@ def test_channels_are_the_largest_weights_and_recorded():
     tm = tt.convert_tflite(data, scheme=SparseScheme(1, {1: 1, -1: 0.5}))
     (conv, fc) = _weighted(tm)
     assert not list(conv.inputChannels)  # ratio 1: every channel
-    conv = fc  # the classifier: 108 inputs, half of them trained
+    conv = fc  # the classifier: 108 inputs, half of them trained, held as a slice of the frozen weights
+    assert conv.sliceOf >= 0 and conv.stateBytes == io.shape(tm.tensors[conv.sliceOf])[0] * 54
     # Ranked on the deployed model's weights (the trained copy is re-quantized with headroom).
     deployed = io.read_model(data)
-    t0 = deployed.subgraphs[0].tensors[conv.tensor]
+    t0 = deployed.subgraphs[0].tensors[conv.sliceOf]
     w = io.buffer_array(deployed, t0).astype(np.float64)
     s = io.qparams(t0).scale.reshape(-1, 1)
     norms = np.sqrt(((w * s) ** 2).sum(axis=0))
@@ -91,7 +92,9 @@ def test_only_selected_channels_move_and_tflm_equals_reference(grad_dtype):
     assert all(np.array_equal(pr[k], pd[k]) for k in pr)
     for t in _weighted(tm):
         moved = np.flatnonzero((pd[t.tensor] != p0[t.tensor]).reshape(-1, io.shape(tm.tensors[t.tensor])[-1]).any(0))
-        allowed = set(int(c) for c in t.inputChannels) or set(range(io.shape(tm.tensors[t.tensor])[-1]))
+        # A slice (conv, FC) holds only its trained channels; a depthwise conv's mask names them.
+        allowed = set(int(c) for c in t.inputChannels) if t.sliceOf < 0 else set()
+        allowed = allowed or set(range(io.shape(tm.tensors[t.tensor])[-1]))
         assert moved.size and set(moved.tolist()) <= allowed
 
 
@@ -106,6 +109,7 @@ def test_a_channel_sparse_layer_saves_only_its_trained_channels():
     saved = int(update.inputs[2])  # label, g, x, weights (float32 gradient)
     producers = [op for op in sg.operators if saved in [int(o) for o in op.outputs]]
     assert [io.op_name(tm.model, op) for op in producers] == ["TFLMT_CHANNEL_GATHER"]
+    assert t.sliceOf < 0  # layer -3 is a depthwise conv: it keeps its whole (small) tensor
     assert io.shape(tm.tensors[saved])[-1] == len(t.inputChannels) == io.shape(tm.tensors[t.tensor])[-1] // 4
     layer_input = int(sg.operators[t.layerOp].inputs[0])
     readers = [io.op_name(tm.model, op) for op in sg.operators if layer_input in [int(i) for i in op.inputs]]

@@ -63,10 +63,14 @@ def gradients(tm, x_q: np.ndarray, label: int, exact_forward: bool = True) -> di
     model, g = tm.model, tm.graph
     exact = {}
     if exact_forward:
-        from tflm_train.reference.forward_graph import ForwardRunner
-        exact = ForwardRunner(model, tm.forward_ops, {}).run({g.inputTensor: x_q})
+        from tflm_train.runtime.reference import ReferenceBackend
+        exact, _, _ = ReferenceBackend(tm)._run(x_q, -1, "infer")
     t = model.subgraphs[0].tensors
     trainable = {tr.tensor for tr in g.trainables}
+    # A channel-sparse layer's forward op reads merged weights (TFLMT_CHANNEL_MERGE output): the frozen
+    # tensor with the trained slice's channels in place, built here from the slice variable.
+    merged = {op.outputs[0]: (op.inputs[1], op.inputs[2], [int(c) for c in op.options.channels])
+              for op in tm.train_ops if op.name == "TFLMT_CHANNEL_MERGE"}
 
     def real_const(ti):
         arr = io.buffer_array(model, t[ti])
@@ -79,6 +83,12 @@ def gradients(tm, x_q: np.ndarray, label: int, exact_forward: bool = True) -> di
     variables = {ti: tf.Variable(real_const(ti)) for ti in trainable}
 
     def param(ti):
+        if ti in merged:
+            base, piece, channels = merged[ti]
+            n, k = io.shape(t[base])[-1], len(channels)
+            where = {c: j for j, c in enumerate(channels)}
+            order = [where[c] if c in where else k + c for c in range(n)]
+            return tf.gather(tf.concat([param(piece), param(base)], axis=-1), order, axis=-1)
         return variables[ti] if ti in variables else tf.constant(real_const(ti))
 
     qin = io.qparams(t[g.inputTensor])

@@ -24,6 +24,10 @@ CLAMPING = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MEAN")
 GRAD_DTYPES = {"float32": G.GradDType.FLOAT32, "int8": G.GradDType.INT8}
 ROUNDINGS = {"stochastic": G.RoundingMode.STOCHASTIC, "nearest": G.RoundingMode.NEAREST}
 _PREFIX = {"CONV_2D": "CONV", "DEPTHWISE_CONV_2D": "DW", "FULLY_CONNECTED": "FC"}
+# Channel-sparse layers of these kinds keep only their trained input channels in SRAM (a slice
+# tensor, merged into the frozen weights by TFLMT_CHANNEL_MERGE for each reader). A depthwise
+# conv's weights are a few bytes per channel: it keeps the whole-tensor copy.
+SLICED = ("CONV_2D", "FULLY_CONNECTED")
 # int8 logits bound the loss by ln(classes) + (127 - (-128)) * scale; a model that has diverged
 # (weights saturated, one class everywhere) sits near that bound, a healthy one far below it.
 DIVERGENCE_FRACTION = 0.9
@@ -73,6 +77,7 @@ class _Builder:
         self.pending: dict[int, tuple[int, ...]] = {}
         self.masks: dict[int, int] = {}
         self.gathered: dict[int, int] = {}  # forward op index -> its saved input channels (TFLMT_CHANNEL_GATHER)
+        self.slices: dict[int, int] = {}  # forward op index -> its trained weight channels (a slice tensor)
         self.next_uid = 0
         self.trainables: list = []
 
@@ -138,8 +143,13 @@ class _Builder:
                                             "of a trained tensor; backpropagating through that is not supported")
         self.forward_index = {}  # forward op index in the input model -> index in the training graph
         for op in self.fops:
+            fwd = original[op.index]
+            if self.sliced(op):
+                self.slices[op.index] = self.new_slice(op)
+                fwd.inputs = np.array(fwd.inputs, np.int32)
+                fwd.inputs[1] = self.emit_merge(op, "weights")
             self.forward_index[op.index] = len(self.ops)
-            self.ops.append(original[op.index])
+            self.ops.append(fwd)
             if self.down[op.y] and _clamps(op) and not self.clamped_by_loss(op):
                 self.emit_mask(op)
             if self.plan.channels.get(op.index):  # only weight-trained layers have channel lists
@@ -160,6 +170,25 @@ class _Builder:
                 continue
             self.backward(op, g)
         return Built(self.ops, self.trainables, loss, self.label)
+
+    def sliced(self, op: ForwardOp) -> bool:
+        return op.kind in SLICED and op.index in self.plan.weights and bool(self.plan.channels.get(op.index))
+
+    def new_slice(self, op: ForwardOp) -> int:
+        """The trained input channels of op's weights as their own constant tensor (the trainable state)."""
+        w = self.t[op.weight]
+        piece = io.buffer_array(self.m, w)[..., list(self.plan.channels[op.index])]
+        return io.add_tensor(self.m, f"{self.name(op.weight)}/trained_channels", piece.shape, T.INT8,
+                             data=np.ascontiguousarray(piece).tobytes(), quant=io.qparams(w))
+
+    def emit_merge(self, op: ForwardOp, tag: str) -> int:
+        """A transient tensor of op's current weights (frozen tensor + trained channels) for one reader."""
+        merged = io.add_tensor(self.m, f"{self.name(op.weight)}/merged_{tag}", self.shape(op.weight), T.INT8,
+                               quant=io.qparams(self.t[op.weight]))
+        o = G.ChannelMergeOptionsT()
+        o.channels = list(self.plan.channels[op.index])
+        self.emit("TFLMT_CHANNEL_MERGE", [self.label, op.weight, self.slices[op.index]], [merged], o)
+        return merged
 
     def emit_gather(self, op: ForwardOp) -> None:
         """Saves only the input channels a channel-sparse weight update trains (the whole input can then die)."""
@@ -238,7 +267,8 @@ class _Builder:
         o = G.InputGradOptionsT()
         o.gradDtype, o.geometry = self.st.grad_dtype, S.geometry_t(op.geometry)
         o.weightScales = [float(s) for s in io.qparams(self.t[op.weight]).scale]
-        self.emit(f"TFLMT_{_PREFIX[op.kind]}_INPUT_GRAD", [self.label, *g, op.weight], list(dx), o)
+        w = self.emit_merge(op, "for_input_grad") if op.index in self.slices else op.weight
+        self.emit(f"TFLMT_{_PREFIX[op.kind]}_INPUT_GRAD", [self.label, *g, w], list(dx), o)
         return dx
 
     def _update_common(self, o) -> None:
@@ -249,26 +279,29 @@ class _Builder:
         self.next_uid += 1
 
     def weight_update(self, op: ForwardOp, g: tuple[int, ...]) -> None:
-        qx, qw = io.qparams(self.t[op.x]), io.qparams(self.t[op.weight])
-        wshape = self.shape(op.weight)
+        # A sliced layer updates its slice as a dense weight: the gathered input holds exactly its channels.
+        w = self.slices.get(op.index, op.weight)
+        qx, qw = io.qparams(self.t[op.x]), io.qparams(self.t[w])
+        wshape = self.shape(w)
         axis = 3 if op.kind == "DEPTHWISE_CONV_2D" else 0
         factors = qas.weight_factors(qw.scale, wshape[axis], self.st.qas)
         o = G.WeightUpdateOptionsT()
         o.gradDtype, o.geometry = self.st.grad_dtype, S.geometry_t(op.geometry)
         o.inputScale, o.inputZeroPoint = qx.per_tensor_scale, qx.per_tensor_zero_point
         channels = list(self.plan.channels.get(op.index, ()))
-        o.qasScale, o.inputChannels = [float(v) for v in factors], channels
+        o.qasScale, o.inputChannels = [float(v) for v in factors], [] if w != op.weight else channels
         self._update_common(o)
         x = self.gathered.get(op.index, op.x)
-        ins = [self.label, *g, x, op.weight]
+        ins = [self.label, *g, x, w]
         if self.st.residual:  # zero residual bytes, trained state like the weights (ParamKind.RESIDUAL)
-            residual = io.add_tensor(self.m, f"{self.name(op.weight)}/residual", tuple(wshape), T.INT8,
+            residual = io.add_tensor(self.m, f"{self.name(w)}/residual", tuple(wshape), T.INT8,
                                      data=bytes(int(np.prod(wshape))))
             ins.append(residual)
         idx = self.emit(f"TFLMT_{_PREFIX[op.kind]}_WEIGHT_UPDATE", ins, [], o)
-        self.add_trainable(op, op.weight, G.ParamKind.WEIGHT, axis, factors, idx, channels)
+        slice_of = op.weight if w != op.weight else -1
+        self.add_trainable(op, w, G.ParamKind.WEIGHT, axis, factors, idx, channels, slice_of)
         if self.st.residual:
-            self.add_trainable(op, residual, G.ParamKind.RESIDUAL, axis, factors, idx, channels)
+            self.add_trainable(op, residual, G.ParamKind.RESIDUAL, axis, factors, idx, channels, slice_of)
 
     def bias_update(self, op: ForwardOp, g: tuple[int, ...]) -> None:
         qb = io.qparams(self.t[op.bias])
@@ -280,8 +313,9 @@ class _Builder:
         idx = self.emit("TFLMT_BIAS_UPDATE", [self.label, *g, op.bias], [], o)
         self.add_trainable(op, op.bias, G.ParamKind.BIAS, 0, factors, idx)
 
-    def add_trainable(self, op, ti, kind, axis, factors, update_idx, channels=()) -> None:
+    def add_trainable(self, op, ti, kind, axis, factors, update_idx, channels=(), slice_of: int = -1) -> None:
         t = G.TrainableTensorT()
+        t.sliceOf = slice_of
         t.tensor, t.name, t.kind = ti, self.name(ti), kind
         t.layerOp, t.channelAxis = self.forward_index[op.index], axis
         t.qasScale, t.inputChannels, t.updateOp = [float(v) for v in factors], list(channels), update_idx

@@ -192,9 +192,11 @@ def describe(tm: TrainingModel) -> str:
     for t in g.trainables or []:
         name = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
         tshape = io.shape(sg.tensors[t.tensor])
+        # A channel slice holds its listed channels of the frozen tensor (slice_of): n of that tensor's C.
+        of = io.shape(sg.tensors[t.sliceOf])[-1] if t.sliceOf >= 0 else tshape[-1]
         n_ch = len(t.inputChannels) if t.inputChannels is not None and len(t.inputChannels) else tshape[-1]
         kind = {G.ParamKind.WEIGHT: "weight", G.ParamKind.BIAS: "bias"}.get(t.kind, "resid")
-        lines.append(f"{name[-48:]:48} {kind:6} {str(tshape):18} {f'{n_ch}/{tshape[-1]}':>9} {t.stateBytes:>8}")
+        lines.append(f"{name[-48:]:48} {kind:6} {str(tshape):18} {f'{n_ch}/{of}':>9} {t.stateBytes:>8}")
     return "\n".join(lines)
 
 
@@ -344,7 +346,7 @@ RESOLVER_CALLS = {
     "PAD": "AddPad", "SOFTMAX": "AddSoftmax", "QUANTIZE": "AddQuantize", "DEQUANTIZE": "AddDequantize",
     "STRIDED_SLICE": "AddStridedSlice", "CONCATENATION": "AddConcatenation", "MAX_POOL_2D": "AddMaxPool2D",
 }
-TRAINING_OPS = 15  # tflmt::AddTrainingOps registers this many (kernels/tflm/ops.cc)
+TRAINING_OPS = 16  # tflmt::AddTrainingOps registers this many (kernels/tflm/ops.cc)
 
 
 def export_c(tm: TrainingModel, name: str, source: str = "") -> tuple[str, str]:

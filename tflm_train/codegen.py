@@ -30,7 +30,7 @@ from . import schema as S
 from . import tflite_io as io
 from .errors import UnsupportedModelError
 from .graph import POOLS
-from .model import TrainingModel
+from .model import FORWARD_TRAIN_OPS, TrainingModel
 from .reference import forward as F
 
 DIVERGED = 3  # the step's status when the divergence guard refuses it (no update applied)
@@ -289,6 +289,11 @@ class _Emitter:
         if n == "TFLMT_CLAMP_MASK":
             return [f"tflmt_clamp_mask_s8({self.ptr(ins[1])}, {self.numel(ins[1])}, {o.actMin}, {o.actMax}, "
                     f"{self.ptr(outs[0], 'uint8_t')});"]
+        if n == "TFLMT_CHANNEL_MERGE":
+            idx = self.new_array("int32_t", "chan", o.channels)
+            c = self.shape(ins[1])[-1]
+            return [f"tflmt_channel_merge_s8({self.ptr(ins[1])}, {self.ptr(ins[2])}, {self.numel(ins[1]) // c}, {c}, "
+                    f"{idx}, {len(o.channels)}, {self.ptr(outs[0])});"]
         if n == "TFLMT_CHANNEL_GATHER":
             idx = self.new_array("int32_t", "chan", o.channels)
             count = len(o.channels)
@@ -398,8 +403,10 @@ class _Emitter:
                 if i not in self.fwd_lines:  # the infer and step bodies share the op's constants
                     self.fwd_lines[i] = self.forward(self.fwd[i])
                 lines, name = self.fwd_lines[i], self.fwd[i].kind
-            elif training:
-                lines, name = self.training(self.train[i]), self.train[i].name
+            elif training or self.train[i].name in FORWARD_TRAIN_OPS:
+                if i not in self.fwd_lines:
+                    self.fwd_lines[i] = self.training(self.train[i])
+                lines, name = self.fwd_lines[i], self.train[i].name
             else:
                 continue
             out.append(f"  {{ /* {i}: {name} */\n    TFLMT_OP_BEGIN({i});\n    " + "\n    ".join(lines) + "\n  }")

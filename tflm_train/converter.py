@@ -326,6 +326,8 @@ def _patched(tg: _TrainingGraph, plan: PatchPlan, required: bool) -> _TrainingGr
     t = rw.tensor_map
     for tr in trainables:
         tr.tensor, tr.layerOp, tr.updateOp = t[tr.tensor], rw.op_map[tr.layerOp], rw.op_map[tr.updateOp]
+        if tr.sliceOf >= 0:
+            tr.sliceOf = t[tr.sliceOf]
     out = _TrainingGraph(model, t[tg.x], t[tg.label], t[tg.logits], t[tg.loss], trainables, plan)
     if not required and out.arena() >= tg.arena():
         return tg

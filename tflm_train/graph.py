@@ -88,8 +88,9 @@ def _fail(index: int, kind: str, why: str) -> UnsupportedModelError:
     return UnsupportedModelError(f"operator {index} ({kind}): {why}")
 
 
-def parse_forward_ops(model, count: int | None = None) -> list[ForwardOp]:
-    """Typed forward ops of subgraph 0 (the first `count` operators)."""
+def parse_forward_ops(model, count: int | None = None, merged_weights: frozenset[int] = frozenset()) -> list[ForwardOp]:
+    """Typed forward ops of subgraph 0 (the first `count` operators). merged_weights: tensors a training
+    graph's TFLMT_CHANNEL_MERGE ops make (a channel-sparse layer's weights), allowed as weights."""
     sg = model.subgraphs[0]
     ops = sg.operators[: count if count is not None else len(sg.operators)]
     out = []
@@ -100,7 +101,7 @@ def parse_forward_ops(model, count: int | None = None) -> list[ForwardOp]:
                         + ", ".join(sorted(SUPPORTED.values())))
         kind = SUPPORTED[code]
         fop = ForwardOp(i, kind, [int(t) for t in op.inputs], [int(t) for t in op.outputs])
-        _check_types(model, fop)
+        _check_types(model, fop, merged_weights)
         opt = op.builtinOptions
         if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             xs, ws, ys = _shape(model, fop.x), _shape(model, fop.weight), _shape(model, fop.y)
@@ -272,7 +273,7 @@ def _parse_slice(model, fop: ForwardOp, opt) -> None:
     fop.begin, fop.end = begin, end
 
 
-def _check_types(model, fop: ForwardOp) -> None:
+def _check_types(model, fop: ForwardOp, merged_weights: frozenset[int] = frozenset()) -> None:
     t = model.subgraphs[0].tensors
     T = io.TensorType
     if fop.kind == "QUANTIZE":
@@ -289,7 +290,7 @@ def _check_types(model, fop: ForwardOp) -> None:
                     "(is the model fully int8 quantized?)")
     if fop.kind in WEIGHTED:
         w = t[fop.weight]
-        if w.type != T.INT8 or io.buffer_array(model, w) is None:
+        if w.type != T.INT8 or (io.buffer_array(model, w) is None and fop.weight not in merged_weights):
             raise _fail(fop.index, fop.kind, f"weights '{io.tensor_name(w)}' must be constant int8")
         q = io.qparams(w)
         if q is None or np.any(q.zero_point != 0):

@@ -58,10 +58,12 @@ def _elements(t) -> int:
 
 
 def lifetimes(model, op_indices: list[int], inputs: list[int], outputs: list[int],
-              scratch: dict[int, int] | None = None) -> list[Buffer]:
+              scratch: dict[int, int] | None = None, frozen: frozenset[int] = frozenset()) -> list[Buffer]:
     """Buffers of every non-constant tensor used by the given ops (by position in op_indices), then scratch.
 
     scratch: operator index -> scratch bytes that operator's kernel requests.
+    frozen: tensors to count as constants (the inference model reads frozen weights where the training
+    graph reads a channel-sparse layer's merged ones).
     """
     sg = model.subgraphs[0]
     first: dict[int, int] = {}
@@ -72,7 +74,7 @@ def lifetimes(model, op_indices: list[int], inputs: list[int], outputs: list[int
         op = sg.operators[oi]
         for t in list(op.inputs) + list(op.outputs):
             t = int(t)
-            if t < 0 or io.is_constant(model, sg.tensors[t]):
+            if t < 0 or t in frozen or io.is_constant(model, sg.tensors[t]):
                 continue
             first.setdefault(t, pos)
             last[t] = pos

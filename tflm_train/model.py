@@ -15,6 +15,8 @@ from .errors import ModelFormatError, TflmTrainError
 from .graph import ForwardOp, parse_forward_ops
 
 UPDATE_OPS = ("TFLMT_CONV_WEIGHT_UPDATE", "TFLMT_DW_WEIGHT_UPDATE", "TFLMT_FC_WEIGHT_UPDATE", "TFLMT_BIAS_UPDATE")
+# Training ops that inference runs too: they make the weights the forward ops read.
+FORWARD_TRAIN_OPS = ("TFLMT_CHANNEL_MERGE",)
 
 
 @dataclass
@@ -38,7 +40,8 @@ def split_ops(model, where: str) -> tuple[list[ForwardOp], list[TrainOp]]:
             train.append(TrainOp(i, name, [int(t) for t in op.inputs], [int(t) for t in op.outputs], opts))
         else:
             fwd_idx.append(i)
-    fops = parse_forward_ops(_SubsetView(model, fwd_idx))
+    merged = frozenset(t.outputs[0] for t in train if t.name == "TFLMT_CHANNEL_MERGE" and t.outputs)
+    fops = parse_forward_ops(_SubsetView(model, fwd_idx), merged_weights=merged)
     for f, i in zip(fops, fwd_idx):
         f.index = i
     return fops, train
@@ -137,6 +140,26 @@ class TrainingModel:
         return analytic_memory(self)
 
     # ---------------------------------------------------------------- checks
+    def _validate_slice(self, t, chans: list[int], label: str) -> None:
+        """A channel slice: its frozen tensor exists, the slice holds exactly the listed channels of it, and
+        every op that reads the frozen tensor is a TFLMT_CHANNEL_MERGE of this slice with those channels."""
+        sg = self.model.subgraphs[0]
+        if not 0 <= t.sliceOf < len(sg.tensors) or io.buffer_array(self.model, sg.tensors[t.sliceOf]) is None:
+            raise ModelFormatError(f"{label}: slice_of = {t.sliceOf} is not a constant tensor")
+        base, own = io.shape(sg.tensors[t.sliceOf]), io.shape(sg.tensors[t.tensor])
+        if not chans or tuple(base[:-1]) + (len(chans),) != tuple(own):
+            raise ModelFormatError(f"{label}: shape {own} is not the {len(chans)} listed channels of tensor "
+                                   f"{t.sliceOf} {base}")
+        if t.kind == G.ParamKind.RESIDUAL:
+            return
+        merges = [op for op in self.train_ops if op.name == "TFLMT_CHANNEL_MERGE" and op.inputs[2] == t.tensor]
+        if not merges:
+            raise ModelFormatError(f"{label}: no TFLMT_CHANNEL_MERGE reads this channel slice")
+        for op in merges:
+            if op.inputs[1] != t.sliceOf or [int(c) for c in (op.options.channels if op.options.channels is not None else [])] != chans:
+                raise ModelFormatError(f"{label}: TFLMT_CHANNEL_MERGE operator {op.index} merges it into tensor "
+                                       f"{op.inputs[1]} / channels other than the metadata's")
+
     def _validate(self, where: str) -> None:
         g, sg = self.graph, self.model.subgraphs[0]
         nt = len(sg.tensors)
@@ -188,14 +211,19 @@ class TrainingModel:
                 raise ModelFormatError(f"{label}: {len(t.qasScale)} QAS scales for {shp} (axis {t.channelAxis})")
             if not np.allclose(np.asarray(up.options.qasScale, np.float32), np.asarray(t.qasScale, np.float32)):
                 raise ModelFormatError(f"{label}: QAS scales differ between metadata and op {t.updateOp}")
-            n_in = shp[-1]
             chans = [int(c) for c in (t.inputChannels if t.inputChannels is not None else [])]
+            sliced = t.sliceOf >= 0
+            if sliced:
+                self._validate_slice(t, chans, label)
+            n_in = io.shape(sg.tensors[t.sliceOf])[-1] if sliced else shp[-1]
             if any(not 0 <= c < n_in for c in chans):
                 raise ModelFormatError(f"{label}: update mask names a channel outside 0..{n_in - 1}")
             if chans != sorted(set(chans)):
                 raise ModelFormatError(f"{label}: update mask channels must be sorted and distinct")
             op_chans = getattr(up.options, "inputChannels", None)
-            if t.kind == G.ParamKind.WEIGHT and [int(c) for c in (op_chans if op_chans is not None else [])] != chans:
+            # A slice is updated whole (its channels are the gathered input's); a whole tensor through the mask.
+            expected = [] if sliced else chans
+            if t.kind == G.ParamKind.WEIGHT and [int(c) for c in (op_chans if op_chans is not None else [])] != expected:
                 raise ModelFormatError(f"{label}: update mask differs between metadata and op {t.updateOp}")
         for op in self.train_ops:
             if op.name.endswith("_WEIGHT_UPDATE") and len(op.inputs) != S.weight_update_input_count(
@@ -245,7 +273,9 @@ def memory_of(m, fwd: list[int], x: int, label: int, logits: int, loss: int, tra
 def inference_memory(m, fwd: list[int], x: int, logits: int) -> dict:
     """The arena of the forward ops alone (the stock inference model keeps only the tensors they use)."""
     sg = m.subgraphs[0]
-    head = memory.greedy_peak(memory.lifetimes(m, fwd, [x], [logits]))
+    # In a training graph a channel-sparse layer reads merged weights; the inference model the frozen ones.
+    merged = frozenset(int(op.outputs[0]) for op in sg.operators if io.op_name(m, op) == "TFLMT_CHANNEL_MERGE")
+    head = memory.greedy_peak(memory.lifetimes(m, fwd, [x], [logits], frozen=merged))
     used = {int(t) for oi in fwd for t in list(sg.operators[oi].inputs) + list(sg.operators[oi].outputs) if t >= 0}
     tail = memory.persistent_bytes(m, fwd, len(used | {x, logits}), 2, 0)
     return {"inference_peak_bytes": int(head + tail), "inference_nonpersistent_bytes": int(head),

@@ -56,6 +56,7 @@ OP_OPTIONS = {
     "TFLMT_MEAN_GRAD": G.OpOptions.MeanGradOptions,
     "TFLMT_PAD_GRAD": G.OpOptions.PadGradOptions,
     "TFLMT_CHANNEL_GATHER": G.OpOptions.ChannelGatherOptions,
+    "TFLMT_CHANNEL_MERGE": G.OpOptions.ChannelMergeOptions,
 }
 _TYPE_OF_CLASS = {
     G.ClampMaskOptionsT: G.OpOptions.ClampMaskOptions, G.SoftmaxCeOptionsT: G.OpOptions.SoftmaxCeOptions,
@@ -64,6 +65,7 @@ _TYPE_OF_CLASS = {
     G.BiasUpdateOptionsT: G.OpOptions.BiasUpdateOptions, G.AvgPoolGradOptionsT: G.OpOptions.AvgPoolGradOptions,
     G.MeanGradOptionsT: G.OpOptions.MeanGradOptions, G.PadGradOptionsT: G.OpOptions.PadGradOptions,
     G.ChannelGatherOptionsT: G.OpOptions.ChannelGatherOptions,
+    G.ChannelMergeOptionsT: G.OpOptions.ChannelMergeOptions,
 }
 
 

@@ -432,6 +432,22 @@ static void test_gather(void) {
     for (int32_t j = 0; j < k; ++j) CHECK(y[p * k + j] == x[p * 7 + idx[j]], "gather p=%d j=%d", p, (int)j);
 }
 
+static void test_merge(void) {
+  int8_t base[5 * 7], piece[5 * 7], y[5 * 7];
+  int32_t idx[7];
+  for (int i = 0; i < 35; ++i) base[i] = (int8_t)i, piece[i] = (int8_t)(-1 - i);
+  const int32_t k = random_channels(7, idx);
+  tflmt_channel_merge_s8(base, piece, 5, 7, idx, k, y);
+  for (int r = 0; r < 5; ++r) {
+    int32_t j = 0;
+    for (int c = 0; c < 7; ++c) {
+      const int trained = j < k && idx[j] == c;
+      CHECK(y[r * 7 + c] == (trained ? piece[r * k + j] : base[r * 7 + c]), "merge r=%d c=%d", r, c);
+      j += trained;
+    }
+  }
+}
+
 /* ---------------------------------------------------------------- checkpoints */
 typedef struct {
   uint8_t bytes[1024];
@@ -501,6 +517,7 @@ int main(void) {
   test_forward();
   test_requant_forms();
   test_gather();
+  test_merge();
   test_checkpoints();
   if (failures) {
     printf("%d failure(s)\n", failures);

@@ -20,6 +20,7 @@ const TrainingOp* TrainingOps(int* count) {
       {"TFLMT_MEAN_GRAD", Register_MEAN_GRAD},
       {"TFLMT_PAD_GRAD", Register_PAD_GRAD},
       {"TFLMT_CHANNEL_GATHER", Register_CHANNEL_GATHER},
+      {"TFLMT_CHANNEL_MERGE", Register_CHANNEL_MERGE},
   };
   *count = (int)(sizeof(kOps) / sizeof(kOps[0]));
   return kOps;

@@ -27,6 +27,7 @@ enum OptionsType : uint8_t {
   kMeanGradOptions = 9,
   kPadGradOptions = 10,
   kChannelGatherOptions = 11,
+  kChannelMergeOptions = 12,
 };
 
 enum GradDType : int8_t { kGradFloat32 = 0, kGradInt8 = 1 };

@@ -43,6 +43,7 @@ class OpOptions(object):
     MeanGradOptions = 9
     PadGradOptions = 10
     ChannelGatherOptions = 11
+    ChannelMergeOptions = 12
 
 def OpOptionsCreator(unionType, table):
     from flatbuffers.table import Table
@@ -70,6 +71,8 @@ def OpOptionsCreator(unionType, table):
         return PadGradOptionsT.InitFromBuf(table.Bytes, table.Pos)
     if unionType == OpOptions.ChannelGatherOptions:
         return ChannelGatherOptionsT.InitFromBuf(table.Bytes, table.Pos)
+    if unionType == OpOptions.ChannelMergeOptions:
+        return ChannelMergeOptionsT.InitFromBuf(table.Bytes, table.Pos)
     return None
 
 
@@ -285,8 +288,15 @@ class TrainableTensor(object):
             return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
         return 0
 
+    # TrainableTensor
+    def SliceOf(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return -1
+
 def TrainableTensorStart(builder):
-    builder.StartObject(9)
+    builder.StartObject(10)
 
 def TrainableTensorAddTensor(builder, tensor):
     builder.PrependInt32Slot(0, tensor, 0)
@@ -321,6 +331,9 @@ def TrainableTensorAddUpdateOp(builder, updateOp):
 def TrainableTensorAddStateBytes(builder, stateBytes):
     builder.PrependUint32Slot(8, stateBytes, 0)
 
+def TrainableTensorAddSliceOf(builder, sliceOf):
+    builder.PrependInt32Slot(9, sliceOf, -1)
+
 def TrainableTensorEnd(builder):
     return builder.EndObject()
 
@@ -344,6 +357,7 @@ class TrainableTensorT(object):
         inputChannels = None,
         updateOp = 0,
         stateBytes = 0,
+        sliceOf = -1,
     ):
         self.tensor = tensor  # type: int
         self.name = name  # type: Optional[str]
@@ -354,6 +368,7 @@ class TrainableTensorT(object):
         self.inputChannels = inputChannels  # type: Optional[List[int]]
         self.updateOp = updateOp  # type: int
         self.stateBytes = stateBytes  # type: int
+        self.sliceOf = sliceOf  # type: int
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -397,6 +412,7 @@ class TrainableTensorT(object):
                 self.inputChannels = trainableTensor.InputChannelsAsNumpy()
         self.updateOp = trainableTensor.UpdateOp()
         self.stateBytes = trainableTensor.StateBytes()
+        self.sliceOf = trainableTensor.SliceOf()
 
     # TrainableTensorT
     def Pack(self, builder):
@@ -431,6 +447,7 @@ class TrainableTensorT(object):
             TrainableTensorAddInputChannels(builder, inputChannels)
         TrainableTensorAddUpdateOp(builder, self.updateOp)
         TrainableTensorAddStateBytes(builder, self.stateBytes)
+        TrainableTensorAddSliceOf(builder, self.sliceOf)
         trainableTensor = TrainableTensorEnd(builder)
         return trainableTensor
 
@@ -2944,6 +2961,142 @@ class ChannelGatherOptionsT(object):
         return channelGatherOptions
 
 
+class ChannelMergeOptions(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = ChannelMergeOptions()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsChannelMergeOptions(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def ChannelMergeOptionsBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x54\x4D\x54\x47", size_prefixed=size_prefixed)
+
+    # ChannelMergeOptions
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # ChannelMergeOptions
+    def Version(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 1
+
+    # ChannelMergeOptions
+    def Channels(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 4))
+        return 0
+
+    # ChannelMergeOptions
+    def ChannelsAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Int32Flags, o)
+        return 0
+
+    # ChannelMergeOptions
+    def ChannelsLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # ChannelMergeOptions
+    def ChannelsIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        return o == 0
+
+def ChannelMergeOptionsStart(builder):
+    builder.StartObject(2)
+
+def ChannelMergeOptionsAddVersion(builder, version):
+    builder.PrependUint32Slot(0, version, 1)
+
+def ChannelMergeOptionsAddChannels(builder, channels):
+    builder.PrependUOffsetTRelativeSlot(1, flatbuffers.number_types.UOffsetTFlags.py_type(channels), 0)
+
+def ChannelMergeOptionsStartChannelsVector(builder, numElems):
+    return builder.StartVector(4, numElems, 4)
+
+def ChannelMergeOptionsEnd(builder):
+    return builder.EndObject()
+
+
+try:
+    from typing import List
+except:
+    pass
+
+class ChannelMergeOptionsT(object):
+
+    # ChannelMergeOptionsT
+    def __init__(
+        self,
+        version = 1,
+        channels = None,
+    ):
+        self.version = version  # type: int
+        self.channels = channels  # type: Optional[List[int]]
+
+    @classmethod
+    def InitFromBuf(cls, buf, pos):
+        channelMergeOptions = ChannelMergeOptions()
+        channelMergeOptions.Init(buf, pos)
+        return cls.InitFromObj(channelMergeOptions)
+
+    @classmethod
+    def InitFromPackedBuf(cls, buf, pos=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, pos)
+        return cls.InitFromBuf(buf, pos+n)
+
+    @classmethod
+    def InitFromObj(cls, channelMergeOptions):
+        x = ChannelMergeOptionsT()
+        x._UnPack(channelMergeOptions)
+        return x
+
+    # ChannelMergeOptionsT
+    def _UnPack(self, channelMergeOptions):
+        if channelMergeOptions is None:
+            return
+        self.version = channelMergeOptions.Version()
+        if not channelMergeOptions.ChannelsIsNone():
+            if np is None:
+                self.channels = []
+                for i in range(channelMergeOptions.ChannelsLength()):
+                    self.channels.append(channelMergeOptions.Channels(i))
+            else:
+                self.channels = channelMergeOptions.ChannelsAsNumpy()
+
+    # ChannelMergeOptionsT
+    def Pack(self, builder):
+        if self.channels is not None:
+            if np is not None and type(self.channels) is np.ndarray:
+                channels = builder.CreateNumpyVector(self.channels)
+            else:
+                ChannelMergeOptionsStartChannelsVector(builder, len(self.channels))
+                for i in reversed(range(len(self.channels))):
+                    builder.PrependInt32(self.channels[i])
+                channels = builder.EndVector()
+        ChannelMergeOptionsStart(builder)
+        ChannelMergeOptionsAddVersion(builder, self.version)
+        if self.channels is not None:
+            ChannelMergeOptionsAddChannels(builder, channels)
+        channelMergeOptions = ChannelMergeOptionsEnd(builder)
+        return channelMergeOptions
+
+
 class OpOptionsBuffer(object):
     __slots__ = ['_tab']
 
@@ -3010,7 +3163,7 @@ class OpOptionsBufferT(object):
         options = None,
     ):
         self.optionsType = optionsType  # type: int
-        self.options = options  # type: Union[None, 'ClampMaskOptionsT', 'SoftmaxCeOptionsT', 'ClampGradOptionsT', 'GradAccumOptionsT', 'InputGradOptionsT', 'WeightUpdateOptionsT', 'BiasUpdateOptionsT', 'AvgPoolGradOptionsT', 'MeanGradOptionsT', 'PadGradOptionsT', 'ChannelGatherOptionsT']
+        self.options = options  # type: Union[None, 'ClampMaskOptionsT', 'SoftmaxCeOptionsT', 'ClampGradOptionsT', 'GradAccumOptionsT', 'InputGradOptionsT', 'WeightUpdateOptionsT', 'BiasUpdateOptionsT', 'AvgPoolGradOptionsT', 'MeanGradOptionsT', 'PadGradOptionsT', 'ChannelGatherOptionsT', 'ChannelMergeOptionsT']
 
     @classmethod
     def InitFromBuf(cls, buf, pos):

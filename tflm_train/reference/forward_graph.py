@@ -65,7 +65,8 @@ class ForwardRunner:
         yshape = io.shape(self.tensors[op.y])
         if k in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
             qx, qy = self.q(op.x), self.q(op.y)
-            x, w, b = vals[op.x], self.const(op.weight), self.const(op.bias)
+            # The weights of a channel-sparse layer are a merged tensor (TFLMT_CHANNEL_MERGE) in vals.
+            x, w, b = vals[op.x], vals.get(op.weight, self.const(op.weight)), self.const(op.bias)
             if k == "CONV_2D":
                 acc = F.conv2d_acc(x, qx.per_tensor_zero_point, w, b, op.geometry, yshape[1], yshape[2])
             elif k == "DEPTHWISE_CONV_2D":

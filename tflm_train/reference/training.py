@@ -215,6 +215,19 @@ def channel_gather(x: np.ndarray, channels, y_shape) -> np.ndarray:
     return x.reshape(pixels, -1)[:, list(channels)].reshape(y_shape)
 
 
+def channel_merge(base: np.ndarray, piece: np.ndarray, channels) -> np.ndarray:
+    """TFLMT_CHANNEL_MERGE: base (frozen weights) with its listed last-axis channels taken from piece
+    (the trained slice, [..., K])."""
+    y = np.array(base, copy=True)
+    y[..., list(channels)] = piece.reshape(base.shape[:-1] + (len(channels),))
+    return y
+
+
+def channel_slice(w: np.ndarray, channels) -> np.ndarray:
+    """The listed last-axis channels of w: the initial value of a channel slice (inverse of channel_merge)."""
+    return np.ascontiguousarray(w[..., list(channels)])
+
+
 def ungather(x_sel: np.ndarray, channels, weight_channels: int, zero_point: int) -> np.ndarray:
     """A gathered input widened back to every channel; the others hold the zero point (real 0: no gradient)."""
     full = np.full(x_sel.shape[:-1] + (weight_channels,), zero_point, x_sel.dtype)

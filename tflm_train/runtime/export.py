@@ -31,6 +31,11 @@ def forward_only(tm: TrainingModel) -> bytes:
     """The inference model inside a training model: its builtin ops only, input -> logits."""
     model = io.read_model(tm.to_bytes())
     sg = model.subgraphs[0]
+    # A channel-sparse layer reads its merged weights; the inference model reads the frozen tensor.
+    merged = {op.outputs[0]: op.inputs[1] for op in tm.train_ops if op.name == "TFLMT_CHANNEL_MERGE"}
+    for op in tm.forward_ops:
+        inputs = sg.operators[op.index].inputs
+        sg.operators[op.index].inputs = np.asarray([merged.get(int(i), int(i)) for i in inputs], np.int32)
     keep = [op.index for op in tm.forward_ops]
     sg.operators = [sg.operators[i] for i in keep]
     sg.inputs = np.asarray([tm.graph.inputTensor], np.int32)

@@ -27,10 +27,13 @@ class Requant(C.Structure):
                 ("n_multipliers", C.c_int32)]
 
 
-def _covered(tensors, op) -> bool:
+def _covered(m, op) -> bool:
     if op.kind not in _KIND:
         return False
+    tensors = m.subgraphs[0].tensors
     x, w, y = tensors[op.x], tensors[op.weight], tensors[op.y]
+    if not io.is_constant(m, w):  # a channel-sparse layer's merged weights (TFLMT_CHANNEL_MERGE): no buffer
+        return False  # to key the plan by; the wheel's kernel runs it
     if any(io.numpy_dtype(t.type) != np.int8 for t in (x, w, y)) or len(io.shape(x)) != 4 or io.shape(x)[0] != 1:
         return False
     if op.kind == "DEPTHWISE_CONV_2D" and io.shape(x)[3] != io.shape(y)[3]:
@@ -44,10 +47,11 @@ def install(lib: C.CDLL, model: bytes, base: int, forward_ops) -> list:
     lib.tflmt_host_fast_forward_add.restype = C.c_int
     lib.tflmt_host_fast_forward_add.argtypes = [C.c_void_p, C.c_int32, C.c_int32, C.POINTER(N.Window),
                                                 C.POINTER(Requant)]
-    tensors = io.read_model(model).subgraphs[0].tensors
+    m = io.read_model(model)
+    tensors = m.subgraphs[0].tensors
     keep = []
     for op in forward_ops:
-        if not _covered(tensors, op):
+        if not _covered(m, op):
             continue
         p = FP.requant(tensors, op)
         mult, shift = np.ascontiguousarray(p.multiplier), np.ascontiguousarray(p.shift)

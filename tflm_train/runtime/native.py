@@ -111,6 +111,7 @@ _SIGNATURES = {
     "tflmt_softmax_ce_s8": (I32, [I32, P, I32, _Q, PF, P, PF]),
     "tflmt_clamp_mask_s8": (None, [P, I32, I32, I32, P]),
     "tflmt_channel_gather_s8": (None, [P, I32, I32, P, I32, P]),
+    "tflmt_channel_merge_s8": (None, [P, P, I32, I32, P, I32, P]),
     "tflmt_clamp_grad_f32": (None, [P, P, I32, P]),
     "tflmt_clamp_grad_s8": (None, [P, P, I32, P]),
     "tflmt_grad_accum_f32": (None, [P, P, I32, P]),

@@ -8,7 +8,7 @@ from ..errors import DivergenceError
 from .. import schema as S
 from .. import tflite_io as io
 from .._generated import tflm_train_generated as G
-from ..model import UPDATE_OPS, TrainingModel
+from ..model import FORWARD_TRAIN_OPS, UPDATE_OPS, TrainingModel
 from ..reference import training as R
 from ..reference.forward_graph import ForwardRunner
 from . import export as E
@@ -41,7 +41,7 @@ class ReferenceBackend:
             if i in self.fwd_by_index:
                 op, prep = self.fwd_by_index[i]
                 vals[op.y] = self.fwd.run_op(op, prep, vals)
-            elif mode != "infer":
+            elif mode != "infer" or self.train_by_index[i].name in FORWARD_TRAIN_OPS:
                 out = self._train_op(self.train_by_index[i], vals, mode, grads)
                 if out is not None:
                     loss = out
@@ -71,6 +71,9 @@ class ReferenceBackend:
     def _train_op(self, op, vals, mode, grads):
         o, ins, outs, n = op.options, op.inputs, op.outputs, op.name
         label = int(vals[ins[0]][0])
+        if n == "TFLMT_CHANNEL_MERGE":
+            vals[outs[0]] = R.channel_merge(self._param(ins[1]), self._param(ins[2]), o.channels)
+            return None
         if n == "TFLMT_CHANNEL_GATHER":
             vals[outs[0]] = R.channel_gather(vals[ins[1]], o.channels, io.shape(self.t[outs[0]]))
             return None
@@ -94,7 +97,7 @@ class ReferenceBackend:
             shape = (gv.q if self.int8 else gv).shape
             self._grad_out(vals, outs, R.grad_accum(gv, self._shaped(g2, shape)))
         elif n.endswith("_INPUT_GRAD"):
-            w = self._param(ins[k])
+            w = vals[ins[k]] if ins[k] in vals else self._param(ins[k])  # merged (TFLMT_CHANNEL_MERGE) or whole
             xs = io.shape(self.t[outs[0]])
             scales = np.asarray(o.weightScales, f32)
             geo = S.geometry_from(o.geometry)

@@ -167,6 +167,12 @@ tflmt_status tflmt_fc_weight_update_s8(int32_t out_n, int32_t in_n, const int8_t
 void tflmt_channel_gather_s8(const int8_t* x, int32_t pixels, int32_t channels, const int32_t* index,
                              int32_t count, int8_t* y);
 
+/* ------------------------------------------------------------------ channel merge
+ * y = base, then y[r, index[k]] = slice[r, k]: base and y are [rows, channels], slice
+ * [rows, count]. The weights of a channel-sparse layer for the ops that read them whole. */
+void tflmt_channel_merge_s8(const int8_t* base, const int8_t* slice, int32_t rows, int32_t channels,
+                            const int32_t* index, int32_t count, int8_t* y);
+
 /* ------------------------------------------------------------------ input gradients
  * w_scales holds n_scales entries: 1 (per-tensor) or one per output channel. */
 void tflmt_conv_input_grad_f32(const tflmt_window* s, const float* g, const int8_t* w, const float* w_scales,

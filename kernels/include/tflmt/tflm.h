@@ -31,6 +31,7 @@ TFLMRegistration* Register_AVG_POOL_GRAD();
 TFLMRegistration* Register_MEAN_GRAD();
 TFLMRegistration* Register_PAD_GRAD();
 TFLMRegistration* Register_CHANNEL_GATHER();
+TFLMRegistration* Register_CHANNEL_MERGE();
 
 struct TrainingOp {
   const char* name;  // the custom op code in the model
