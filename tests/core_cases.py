@@ -366,6 +366,48 @@ def case_avg_pool(rng, int8: bool):
     return run, expected
 
 
+def case_max_pool_argmax(rng, int8: bool = True):
+    lib = N.library()
+    xs, ys, kh, kw, geo = _window(rng, pool=True)
+    x = rng.integers(-3, 3, xs).astype(np.int8)  # a narrow range: ties, which the first maximum breaks
+    expected = R.max_pool_argmax(x, kh, kw, geo, ys)
+
+    def run(variant=""):
+        idx = np.full(ys, 0xEE, np.uint8)
+        lib.tflmt_max_pool_argmax_s8(C.byref(N.window(xs, ys, kh, kw, geo)), N.ptr(x), N.ptr(idx))
+        return idx
+
+    return run, expected
+
+
+def case_max_pool_grad(rng, int8: bool):
+    lib = N.library()
+    xs, ys, kh, kw, geo = _window(rng, pool=True)
+    idx = R.max_pool_argmax(rng.integers(-3, 3, xs).astype(np.int8), kh, kw, geo, ys)
+    g = _grad(rng, ys, int8)
+    expected = R.max_pool_grad(g, idx, kw, geo, xs)
+    gd, gs = _gparts(g)
+
+    def call(win, idx_, out):
+        if int8:
+            scratch = np.zeros(lib.tflmt_max_pool_grad_s8_scratch_size(C.byref(win)), np.uint8)
+            return lib.tflmt_max_pool_grad_s8(C.byref(win), N.ptr(gd), gs, N.ptr(idx_), N.ptr(out[0]),
+                                              C.byref(out[1]), N.ptr(scratch))
+        return lib.tflmt_max_pool_grad_f32(C.byref(win), N.ptr(gd), N.ptr(idx_), N.ptr(out[0]))
+
+    def run(variant=""):
+        win = N.window(xs, ys, kh, kw, geo)
+        out = _out_grad(xs, int8)
+        assert call(win, idx, out) == 0
+        bad = idx.copy()
+        bad.reshape(-1)[-1] = kh * kw  # past the window: refused, nothing written outside dx
+        guard = _out_grad(xs, int8)
+        assert call(win, bad, guard) == 2  # TFLMT_BAD_ARG
+        return _as(out, int8)
+
+    return run, expected
+
+
 def case_mean(rng, int8: bool):
     lib = N.library()
     xs = (1, int(rng.integers(1, 8)), int(rng.integers(1, 8)), int(rng.integers(1, 9)))

@@ -106,3 +106,17 @@ def test_a_corrupt_slice_is_refused_by_name(fields, message):
     tm = tt.convert_tflite(data, scheme=SCHEME)
     with pytest.raises(ModelFormatError, match=message):
         tt.load(_edit_trainable(tm, **fields))
+
+
+def test_tflm_refuses_a_corrupt_merge_by_name():
+    """The kernel's own checks (Python's loader is bypassed, as on a device)."""
+    from corrupt_corpus import _option_edit
+    from tflm_train.runtime.tflm import TflmError, _interpreter
+
+    data, _ = int8_model("mobilenet_v2_style")
+    tm = tt.convert_tflite(data, scheme=SCHEME)
+    for channels, message in (([10**4], "channel 10000 out of range"), ([0, 1], "not 24 rows of the 2 listed"),
+                              ([], "empty channel list")):
+        bad = _option_edit(tm.to_bytes(), "TFLMT_CHANNEL_MERGE", lambda o: setattr(o, "channels", channels))
+        with pytest.raises(TflmError, match=f"TFLMT_CHANNEL_MERGE.*{message}"):
+            _interpreter(bad, 1 << 20)

@@ -35,6 +35,8 @@ OPS = {
     "pad_grad": K.case_pad,
     "channel_gather": K.case_gather,
     "channel_merge": K.case_merge,
+    "max_pool_argmax": K.case_max_pool_argmax,
+    "max_pool_grad": K.case_max_pool_grad,
 }
 HOT = {k for k in OPS if k.endswith(("weight_update", "input_grad")) and k != "bias_update"}
 

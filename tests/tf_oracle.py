@@ -128,6 +128,11 @@ def gradients(tm, x_q: np.ndarray, label: int, exact_forward: bool = True) -> di
             elif k == "AVERAGE_POOL_2D":
                 pad = "SAME" if op.geometry.pad_top or op.geometry.pad_left else "VALID"
                 a = tf.nn.avg_pool2d(vals[op.x], list(op.filter_hw), [op.geometry.stride_h, op.geometry.stride_w], pad)
+            elif k == "MAX_POOL_2D":  # padding takes no part in TF's SAME either
+                (fh, fw), geo, (h, w) = op.filter_hw, op.geometry, io.shape(t[op.x])[1:3]
+                valid = ((h - fh) // geo.stride_h + 1, (w - fw) // geo.stride_w + 1) == tuple(oshape[1:3])
+                pad = "VALID" if valid and not (geo.pad_top or geo.pad_left) else "SAME"
+                a = tf.nn.max_pool2d(vals[op.x], [fh, fw], [geo.stride_h, geo.stride_w], pad)
             elif k == "MEAN":
                 a = tf.reduce_mean(vals[op.x], axis=[1, 2], keepdims=True)
             elif k == "RESHAPE":

@@ -15,7 +15,7 @@ from . import schema as S
 from . import tflite_io as io
 from ._generated import tflm_train_generated as G
 from .errors import UnsupportedModelError
-from .graph import FORWARD_ONLY, WEIGHTED, ForwardOp
+from .graph import FORWARD_ONLY, POOLS, WEIGHTED, ForwardOp
 from .quant import activation_range
 from .sparse import TrainPlan
 
@@ -65,7 +65,7 @@ class Built:
 
 
 def _clamps(op: ForwardOp) -> bool:
-    return op.kind in CLAMPING or (op.kind == "AVERAGE_POOL_2D" and op.activation != 0)
+    return op.kind in CLAMPING or (op.kind in POOLS and op.activation != 0)
 
 
 class _Builder:
@@ -78,6 +78,7 @@ class _Builder:
         self.masks: dict[int, int] = {}
         self.gathered: dict[int, int] = {}  # forward op index -> its saved input channels (TFLMT_CHANNEL_GATHER)
         self.slices: dict[int, int] = {}  # forward op index -> its trained weight channels (a slice tensor)
+        self.argmax: dict[int, int] = {}  # MAX_POOL_2D op index -> its argmax bytes (TFLMT_MAX_POOL_ARGMAX)
         self.next_uid = 0
         self.trainables: list = []
 
@@ -133,11 +134,15 @@ class _Builder:
         self.label = io.add_tensor(self.m, "tflm_train/label", (1,), T.INT32)
         self.down = self.needs_grad()
         self.reshape_of = {op.y: op.x for op in self.fops if op.kind == "RESHAPE" and self.down.get(op.x, False)}
-        spatial = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MEAN", "PAD")
+        spatial = ("CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "PAD") + POOLS
         for op in self.fops:
             if op.kind in FORWARD_ONLY and self.down.get(op.y, False):
                 raise UnsupportedModelError(f"operator {op.index} ({op.kind}): a trained layer lies before it and "
                                             f"tflm-train has no gradient for {op.kind}; train only later layers")
+            if op.kind == "MAX_POOL_2D" and self.down.get(op.x, False) and op.filter_hw[0] * op.filter_hw[1] > 256:
+                raise UnsupportedModelError(f"operator {op.index} (MAX_POOL_2D): a trained layer lies before its "
+                                            f"{op.filter_hw[0]}x{op.filter_hw[1]} window; the gradient keeps one "
+                                            "byte per output for the argmax, so windows of up to 256 inputs")
             if op.kind in spatial and self.down.get(op.x, False) and self.canonical(op.x) != op.x:
                 raise UnsupportedModelError(f"operator {op.index} ({op.kind}): its input comes from a RESHAPE "
                                             "of a trained tensor; backpropagating through that is not supported")
@@ -154,6 +159,8 @@ class _Builder:
                 self.emit_mask(op)
             if self.plan.channels.get(op.index):  # only weight-trained layers have channel lists
                 self.emit_gather(op)
+            if op.kind == "MAX_POOL_2D" and self.down.get(op.x, False):
+                self.emit_argmax(op)
         loss = io.add_tensor(self.m, "tflm_train/loss", (1,), T.FLOAT32)
         dlogits = self.new_grad(self.logits, "grad")
         q = io.qparams(self.t[self.logits])
@@ -202,6 +209,14 @@ class _Builder:
         self.emit("TFLMT_CHANNEL_GATHER", [self.label, op.x], [y], o)
         self.gathered[op.index] = y
 
+    def emit_argmax(self, op: ForwardOp) -> None:
+        """Each max-pool output's argmax (a byte), so neither the pool's input nor its output is kept."""
+        idx = io.add_tensor(self.m, f"{self.name(op.y)}/argmax", self.shape(op.y), T.UINT8)
+        o = G.MaxPoolArgmaxOptionsT()
+        o.geometry, (o.filterH, o.filterW) = S.geometry_t(op.geometry), op.filter_hw
+        self.emit("TFLMT_MAX_POOL_ARGMAX", [self.label, op.x], [idx], o)
+        self.argmax[op.index] = idx
+
     def clamped_by_loss(self, op: ForwardOp) -> bool:
         """Logits that clamp only at the int8 limits: TFLMT_SOFTMAX_CE's gradient handles that clamp
         (reference/training.py softmax_ce), so they need no mask."""
@@ -244,6 +259,13 @@ class _Builder:
             o.gradDtype, o.geometry = self.st.grad_dtype, S.geometry_t(op.geometry)
             o.filterH, o.filterW = op.filter_hw
             self.emit("TFLMT_AVG_POOL_GRAD", [self.label, *g], list(dx), o)
+            self.contribute(op.x, dx)
+        elif k == "MAX_POOL_2D":
+            dx = self.new_grad(op.x, "grad")
+            o = G.MaxPoolGradOptionsT()
+            o.gradDtype, o.geometry = self.st.grad_dtype, S.geometry_t(op.geometry)
+            o.filterH, o.filterW = op.filter_hw
+            self.emit("TFLMT_MAX_POOL_GRAD", [self.label, *g, self.argmax[op.index]], list(dx), o)
             self.contribute(op.x, dx)
         elif k == "MEAN":
             dx = self.new_grad(op.x, "grad")

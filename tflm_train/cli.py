@@ -346,7 +346,7 @@ RESOLVER_CALLS = {
     "PAD": "AddPad", "SOFTMAX": "AddSoftmax", "QUANTIZE": "AddQuantize", "DEQUANTIZE": "AddDequantize",
     "STRIDED_SLICE": "AddStridedSlice", "CONCATENATION": "AddConcatenation", "MAX_POOL_2D": "AddMaxPool2D",
 }
-TRAINING_OPS = 16  # tflmt::AddTrainingOps registers this many (kernels/tflm/ops.cc)
+TRAINING_OPS = 18  # tflmt::AddTrainingOps registers this many (kernels/tflm/ops.cc)
 
 
 def export_c(tm: TrainingModel, name: str, source: str = "") -> tuple[str, str]:

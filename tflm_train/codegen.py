@@ -289,6 +289,10 @@ class _Emitter:
         if n == "TFLMT_CLAMP_MASK":
             return [f"tflmt_clamp_mask_s8({self.ptr(ins[1])}, {self.numel(ins[1])}, {o.actMin}, {o.actMax}, "
                     f"{self.ptr(outs[0], 'uint8_t')});"]
+        if n == "TFLMT_MAX_POOL_ARGMAX":
+            win = (f"static const tflmt_window s = "
+                   f"{self.window(ins[1], outs[0], o.filterH, o.filterW, S.geometry_from(o.geometry))};")
+            return [win, f"tflmt_max_pool_argmax_s8(&s, {self.ptr(ins[1])}, {self.ptr(outs[0], 'uint8_t')});"]
         if n == "TFLMT_CHANNEL_MERGE":
             idx = self.new_array("int32_t", "chan", o.channels)
             c = self.shape(ins[1])[-1]
@@ -333,6 +337,15 @@ class _Emitter:
                      f"pb[] = {{{', '.join(str(int(v)) for v in o.padBefore)}}}, xd[] = {{{', '.join(map(str, xs))}}};",
                      f"st = tflmt_pad_grad({g}, gd, pb, xd, {len(xs)}, {1 if self.int8 else 4}, {od});", chk]
             return lines + ([f"*{os_} = {gscale};"] if self.int8 else [])
+        if n == "TFLMT_MAX_POOL_GRAD":
+            od, os_ = self.grad_out(outs)
+            idx = self.ptr(ins[k], "uint8_t")
+            win = (f"static const tflmt_window s = "
+                   f"{self.window(outs[0], ins[1], o.filterH, o.filterW, S.geometry_from(o.geometry))};")
+            if self.int8:
+                return [win, f"st = tflmt_max_pool_grad_s8(&s, {gargs}, {idx}, {od}, {os_}, "
+                             f"arena + {self.scratch_offset[op.index]});", chk]
+            return [win, f"st = tflmt_max_pool_grad_f32(&s, {g}, {idx}, {od});", chk]
         if n == "TFLMT_AVG_POOL_GRAD":
             od, os_ = self.grad_out(outs)
             win = (f"static const tflmt_window s = "

@@ -22,8 +22,10 @@ SUPPORTED = {
     B.STRIDED_SLICE: "STRIDED_SLICE", B.CONCATENATION: "CONCATENATION", B.MAX_POOL_2D: "MAX_POOL_2D",
 }
 # Ops with no gradient in tflm-train, allowed in the frozen part before the earliest trained layer: what
-# the patch-based rewrite emits in a first stage, and max pooling.
-FORWARD_ONLY = ("STRIDED_SLICE", "CONCATENATION", "MAX_POOL_2D")
+# the patch-based rewrite emits in a first stage.
+FORWARD_ONLY = ("STRIDED_SLICE", "CONCATENATION")
+# Ops that copy or select int8 bytes: input and output share one quantization.
+SELECTING = FORWARD_ONLY + ("MAX_POOL_2D",)
 WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 POOLS = ("AVERAGE_POOL_2D", "MAX_POOL_2D")  # windowed, no weights: Pool2DOptions
 
@@ -297,7 +299,7 @@ def _check_types(model, fop: ForwardOp, merged_weights: frozenset[int] = frozens
             raise _fail(fop.index, fop.kind, f"weights '{io.tensor_name(w)}' must be symmetric (zero point 0)")
         if fop.bias >= 0 and (t[fop.bias].type != T.INT32 or io.buffer_array(model, t[fop.bias]) is None):
             raise _fail(fop.index, fop.kind, "bias must be constant int32")
-    if fop.kind in FORWARD_ONLY:
+    if fop.kind in SELECTING:
         # These ops copy or select bytes: every data tensor must carry the output's quantization.
         data = fop.inputs if fop.kind == "CONCATENATION" else [fop.x]
         qy = io.qparams(t[fop.y])

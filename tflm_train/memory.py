@@ -160,7 +160,7 @@ def scratch_bytes(model, op) -> int:
         if name == "TFLMT_CONV_INPUT_GRAD" and _is_pointwise(model, op, io.shape(g), io.shape(dx)):
             extended = (io.shape(g)[-1] & ~3) * 4
         return _align4(_elements(g)) + _elements(dx) * 4 + extended
-    if name == "TFLMT_AVG_POOL_GRAD":
+    if name in ("TFLMT_AVG_POOL_GRAD", "TFLMT_MAX_POOL_GRAD"):
         return _elements(t[int(op.outputs[0])]) * 4
     return 0
 

@@ -57,6 +57,8 @@ OP_OPTIONS = {
     "TFLMT_PAD_GRAD": G.OpOptions.PadGradOptions,
     "TFLMT_CHANNEL_GATHER": G.OpOptions.ChannelGatherOptions,
     "TFLMT_CHANNEL_MERGE": G.OpOptions.ChannelMergeOptions,
+    "TFLMT_MAX_POOL_ARGMAX": G.OpOptions.MaxPoolArgmaxOptions,
+    "TFLMT_MAX_POOL_GRAD": G.OpOptions.MaxPoolGradOptions,
 }
 _TYPE_OF_CLASS = {
     G.ClampMaskOptionsT: G.OpOptions.ClampMaskOptions, G.SoftmaxCeOptionsT: G.OpOptions.SoftmaxCeOptions,
@@ -66,6 +68,7 @@ _TYPE_OF_CLASS = {
     G.MeanGradOptionsT: G.OpOptions.MeanGradOptions, G.PadGradOptionsT: G.OpOptions.PadGradOptions,
     G.ChannelGatherOptionsT: G.OpOptions.ChannelGatherOptions,
     G.ChannelMergeOptionsT: G.OpOptions.ChannelMergeOptions,
+    G.MaxPoolArgmaxOptionsT: G.OpOptions.MaxPoolArgmaxOptions, G.MaxPoolGradOptionsT: G.OpOptions.MaxPoolGradOptions,
 }
 
 

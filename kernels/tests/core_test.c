@@ -448,6 +448,28 @@ static void test_merge(void) {
   }
 }
 
+/* A 3x3 SAME max pool, stride 2, over a 4x4 map with ties: the first in-bounds maximum wins,
+ * counted from the unclipped window origin; the gradients land there (overlaps add). */
+static void test_max_pool(void) {
+  const int8_t x[16] = {1, 5, 5, 0, 2, 5, -3, 4, 7, 7, 1, 1, 0, 2, 9, 9};
+  const tflmt_window s = {{4, 4, 1}, {2, 2, 1}, 3, 3, {2, 2, 1, 1, 1, 1}};
+  uint8_t idx[4];
+  tflmt_max_pool_argmax_s8(&s, x, idx);
+  /* windows start at (-1,-1), (-1,1), (1,-1), (1,1); their first maxima: x[1] (twice: the windows
+   * overlap), x[8], x[14] */
+  const uint8_t want[4] = {1 * 3 + 2, 1 * 3 + 0, 1 * 3 + 1, 2 * 3 + 1};
+  for (int i = 0; i < 4; ++i) CHECK(idx[i] == want[i], "max pool argmax %d: %d, want %d", i, idx[i], want[i]);
+  const float g[4] = {1.0f, 2.0f, 4.0f, 8.0f};
+  float dx[16];
+  CHECK(tflmt_max_pool_grad_f32(&s, g, idx, dx) == TFLMT_OK, "max pool grad status");
+  for (int i = 0; i < 16; ++i) {
+    const float e = i == 1 ? 3.0f : i == 8 ? 4.0f : i == 14 ? 8.0f : 0.0f;
+    CHECK(dx[i] == e, "max pool grad %d: %g", i, (double)dx[i]);
+  }
+  uint8_t bad[4] = {0, 0, 0, 0};  /* window position 0 of the first window is padding */
+  CHECK(tflmt_max_pool_grad_f32(&s, g, bad, dx) == TFLMT_BAD_ARG, "max pool grad: padding argmax refused");
+}
+
 /* ---------------------------------------------------------------- checkpoints */
 typedef struct {
   uint8_t bytes[1024];
@@ -518,6 +540,7 @@ int main(void) {
   test_requant_forms();
   test_gather();
   test_merge();
+  test_max_pool();
   test_checkpoints();
   if (failures) {
     printf("%d failure(s)\n", failures);

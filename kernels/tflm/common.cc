@@ -93,6 +93,25 @@ TfLiteStatus CheckGeometry(const char* op, const tflmt_geometry& g) {
   return kTfLiteOk;
 }
 
+TfLiteStatus ReadPoolWindow(const char* op, OptionsTable* o, int geometry_field, tflmt_window* s) {
+  if (!o->Geometry(geometry_field, &s->geo)) TFLMT_FAIL(op, "bad custom options: %s", o->error());
+  s->geo.dilation_h = s->geo.dilation_w = 1;
+  TFLMT_CHECK(CheckGeometry(op, s->geo));
+  s->kh = o->I32(geometry_field + 1, 0);
+  s->kw = o->I32(geometry_field + 2, 0);
+  if (s->kh < 1 || s->kw < 1 || s->kh > 65536 || s->kw > 65536) TFLMT_FAIL(op, "implausible filter size");
+  if (s->in.c != s->out.c) TFLMT_FAIL(op, "channel counts differ");
+  for (int32_t o2 = 0; o2 < s->out.h; ++o2) {  // every window must hold at least one input
+    const int32_t a = o2 * s->geo.stride_h - s->geo.pad_top;
+    if (a + s->kh <= 0 || a >= s->in.h) TFLMT_FAIL(op, "pooling window %d lies outside the input", (int)o2);
+  }
+  for (int32_t o2 = 0; o2 < s->out.w; ++o2) {
+    const int32_t a = o2 * s->geo.stride_w - s->geo.pad_left;
+    if (a + s->kw <= 0 || a >= s->in.w) TFLMT_FAIL(op, "pooling window %d lies outside the input", (int)o2);
+  }
+  return kTfLiteOk;
+}
+
 TfLiteStatus Shape3(const char* op, const TfLiteEvalTensor* t, const char* what, tflmt_shape3* out) {
   if (t == nullptr || t->dims == nullptr || t->dims->size != 4 || t->dims->data[0] != 1) {
     TFLMT_FAIL(op, "tensor '%s' must be 4-D with batch 1", what);

@@ -87,6 +87,11 @@ TfLiteStatus Shape3(const char* op, const TfLiteEvalTensor* t, const char* what,
 
 TfLiteStatus StatusOf(const char* op, tflmt_status st);
 
+// A pooling window's geometry (options field `geometry_field`, the filter height and width in the
+// next two) into s->geo / s->kh / s->kw, with s->in and s->out already set: plausible sizes, the
+// same channel count, and at least one input in every window.
+TfLiteStatus ReadPoolWindow(const char* op, OptionsTable* o, int geometry_field, tflmt_window* s);
+
 // A channel list option (sorted, distinct, each in [0, channels)), read in place
 // from the options when aligned, else copied to the persistent arena. An empty
 // list gives *index = nullptr, *count = 0.

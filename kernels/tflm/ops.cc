@@ -21,6 +21,8 @@ const TrainingOp* TrainingOps(int* count) {
       {"TFLMT_PAD_GRAD", Register_PAD_GRAD},
       {"TFLMT_CHANNEL_GATHER", Register_CHANNEL_GATHER},
       {"TFLMT_CHANNEL_MERGE", Register_CHANNEL_MERGE},
+      {"TFLMT_MAX_POOL_ARGMAX", Register_MAX_POOL_ARGMAX},
+      {"TFLMT_MAX_POOL_GRAD", Register_MAX_POOL_GRAD},
   };
   *count = (int)(sizeof(kOps) / sizeof(kOps[0]));
   return kOps;

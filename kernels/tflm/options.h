@@ -28,6 +28,8 @@ enum OptionsType : uint8_t {
   kPadGradOptions = 10,
   kChannelGatherOptions = 11,
   kChannelMergeOptions = 12,
+  kMaxPoolArgmaxOptions = 13,
+  kMaxPoolGradOptions = 14,
 };
 
 enum GradDType : int8_t { kGradFloat32 = 0, kGradInt8 = 1 };

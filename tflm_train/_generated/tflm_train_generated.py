@@ -44,6 +44,8 @@ class OpOptions(object):
     PadGradOptions = 10
     ChannelGatherOptions = 11
     ChannelMergeOptions = 12
+    MaxPoolArgmaxOptions = 13
+    MaxPoolGradOptions = 14
 
 def OpOptionsCreator(unionType, table):
     from flatbuffers.table import Table
@@ -73,6 +75,10 @@ def OpOptionsCreator(unionType, table):
         return ChannelGatherOptionsT.InitFromBuf(table.Bytes, table.Pos)
     if unionType == OpOptions.ChannelMergeOptions:
         return ChannelMergeOptionsT.InitFromBuf(table.Bytes, table.Pos)
+    if unionType == OpOptions.MaxPoolArgmaxOptions:
+        return MaxPoolArgmaxOptionsT.InitFromBuf(table.Bytes, table.Pos)
+    if unionType == OpOptions.MaxPoolGradOptions:
+        return MaxPoolGradOptionsT.InitFromBuf(table.Bytes, table.Pos)
     return None
 
 
@@ -2581,6 +2587,284 @@ class AvgPoolGradOptionsT(object):
         return avgPoolGradOptions
 
 
+class MaxPoolArgmaxOptions(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = MaxPoolArgmaxOptions()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsMaxPoolArgmaxOptions(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def MaxPoolArgmaxOptionsBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x54\x4D\x54\x47", size_prefixed=size_prefixed)
+
+    # MaxPoolArgmaxOptions
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # MaxPoolArgmaxOptions
+    def Version(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 1
+
+    # MaxPoolArgmaxOptions
+    def Geometry(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            x = o + self._tab.Pos
+            obj = Geometry()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # MaxPoolArgmaxOptions
+    def FilterH(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+    # MaxPoolArgmaxOptions
+    def FilterW(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+def MaxPoolArgmaxOptionsStart(builder):
+    builder.StartObject(4)
+
+def MaxPoolArgmaxOptionsAddVersion(builder, version):
+    builder.PrependUint32Slot(0, version, 1)
+
+def MaxPoolArgmaxOptionsAddGeometry(builder, geometry):
+    builder.PrependStructSlot(1, flatbuffers.number_types.UOffsetTFlags.py_type(geometry), 0)
+
+def MaxPoolArgmaxOptionsAddFilterH(builder, filterH):
+    builder.PrependInt32Slot(2, filterH, 0)
+
+def MaxPoolArgmaxOptionsAddFilterW(builder, filterW):
+    builder.PrependInt32Slot(3, filterW, 0)
+
+def MaxPoolArgmaxOptionsEnd(builder):
+    return builder.EndObject()
+
+
+try:
+    from typing import Optional
+except:
+    pass
+
+class MaxPoolArgmaxOptionsT(object):
+
+    # MaxPoolArgmaxOptionsT
+    def __init__(
+        self,
+        version = 1,
+        geometry = None,
+        filterH = 0,
+        filterW = 0,
+    ):
+        self.version = version  # type: int
+        self.geometry = geometry  # type: Optional[GeometryT]
+        self.filterH = filterH  # type: int
+        self.filterW = filterW  # type: int
+
+    @classmethod
+    def InitFromBuf(cls, buf, pos):
+        maxPoolArgmaxOptions = MaxPoolArgmaxOptions()
+        maxPoolArgmaxOptions.Init(buf, pos)
+        return cls.InitFromObj(maxPoolArgmaxOptions)
+
+    @classmethod
+    def InitFromPackedBuf(cls, buf, pos=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, pos)
+        return cls.InitFromBuf(buf, pos+n)
+
+    @classmethod
+    def InitFromObj(cls, maxPoolArgmaxOptions):
+        x = MaxPoolArgmaxOptionsT()
+        x._UnPack(maxPoolArgmaxOptions)
+        return x
+
+    # MaxPoolArgmaxOptionsT
+    def _UnPack(self, maxPoolArgmaxOptions):
+        if maxPoolArgmaxOptions is None:
+            return
+        self.version = maxPoolArgmaxOptions.Version()
+        if maxPoolArgmaxOptions.Geometry() is not None:
+            self.geometry = GeometryT.InitFromObj(maxPoolArgmaxOptions.Geometry())
+        self.filterH = maxPoolArgmaxOptions.FilterH()
+        self.filterW = maxPoolArgmaxOptions.FilterW()
+
+    # MaxPoolArgmaxOptionsT
+    def Pack(self, builder):
+        MaxPoolArgmaxOptionsStart(builder)
+        MaxPoolArgmaxOptionsAddVersion(builder, self.version)
+        if self.geometry is not None:
+            geometry = self.geometry.Pack(builder)
+            MaxPoolArgmaxOptionsAddGeometry(builder, geometry)
+        MaxPoolArgmaxOptionsAddFilterH(builder, self.filterH)
+        MaxPoolArgmaxOptionsAddFilterW(builder, self.filterW)
+        maxPoolArgmaxOptions = MaxPoolArgmaxOptionsEnd(builder)
+        return maxPoolArgmaxOptions
+
+
+class MaxPoolGradOptions(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = MaxPoolGradOptions()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsMaxPoolGradOptions(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def MaxPoolGradOptionsBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x54\x4D\x54\x47", size_prefixed=size_prefixed)
+
+    # MaxPoolGradOptions
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # MaxPoolGradOptions
+    def Version(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 1
+
+    # MaxPoolGradOptions
+    def GradDtype(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int8Flags, o + self._tab.Pos)
+        return 0
+
+    # MaxPoolGradOptions
+    def Geometry(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            x = o + self._tab.Pos
+            obj = Geometry()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # MaxPoolGradOptions
+    def FilterH(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+    # MaxPoolGradOptions
+    def FilterW(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+def MaxPoolGradOptionsStart(builder):
+    builder.StartObject(5)
+
+def MaxPoolGradOptionsAddVersion(builder, version):
+    builder.PrependUint32Slot(0, version, 1)
+
+def MaxPoolGradOptionsAddGradDtype(builder, gradDtype):
+    builder.PrependInt8Slot(1, gradDtype, 0)
+
+def MaxPoolGradOptionsAddGeometry(builder, geometry):
+    builder.PrependStructSlot(2, flatbuffers.number_types.UOffsetTFlags.py_type(geometry), 0)
+
+def MaxPoolGradOptionsAddFilterH(builder, filterH):
+    builder.PrependInt32Slot(3, filterH, 0)
+
+def MaxPoolGradOptionsAddFilterW(builder, filterW):
+    builder.PrependInt32Slot(4, filterW, 0)
+
+def MaxPoolGradOptionsEnd(builder):
+    return builder.EndObject()
+
+
+try:
+    from typing import Optional
+except:
+    pass
+
+class MaxPoolGradOptionsT(object):
+
+    # MaxPoolGradOptionsT
+    def __init__(
+        self,
+        version = 1,
+        gradDtype = 0,
+        geometry = None,
+        filterH = 0,
+        filterW = 0,
+    ):
+        self.version = version  # type: int
+        self.gradDtype = gradDtype  # type: int
+        self.geometry = geometry  # type: Optional[GeometryT]
+        self.filterH = filterH  # type: int
+        self.filterW = filterW  # type: int
+
+    @classmethod
+    def InitFromBuf(cls, buf, pos):
+        maxPoolGradOptions = MaxPoolGradOptions()
+        maxPoolGradOptions.Init(buf, pos)
+        return cls.InitFromObj(maxPoolGradOptions)
+
+    @classmethod
+    def InitFromPackedBuf(cls, buf, pos=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, pos)
+        return cls.InitFromBuf(buf, pos+n)
+
+    @classmethod
+    def InitFromObj(cls, maxPoolGradOptions):
+        x = MaxPoolGradOptionsT()
+        x._UnPack(maxPoolGradOptions)
+        return x
+
+    # MaxPoolGradOptionsT
+    def _UnPack(self, maxPoolGradOptions):
+        if maxPoolGradOptions is None:
+            return
+        self.version = maxPoolGradOptions.Version()
+        self.gradDtype = maxPoolGradOptions.GradDtype()
+        if maxPoolGradOptions.Geometry() is not None:
+            self.geometry = GeometryT.InitFromObj(maxPoolGradOptions.Geometry())
+        self.filterH = maxPoolGradOptions.FilterH()
+        self.filterW = maxPoolGradOptions.FilterW()
+
+    # MaxPoolGradOptionsT
+    def Pack(self, builder):
+        MaxPoolGradOptionsStart(builder)
+        MaxPoolGradOptionsAddVersion(builder, self.version)
+        MaxPoolGradOptionsAddGradDtype(builder, self.gradDtype)
+        if self.geometry is not None:
+            geometry = self.geometry.Pack(builder)
+            MaxPoolGradOptionsAddGeometry(builder, geometry)
+        MaxPoolGradOptionsAddFilterH(builder, self.filterH)
+        MaxPoolGradOptionsAddFilterW(builder, self.filterW)
+        maxPoolGradOptions = MaxPoolGradOptionsEnd(builder)
+        return maxPoolGradOptions
+
+
 class MeanGradOptions(object):
     __slots__ = ['_tab']
 
@@ -3163,7 +3447,7 @@ class OpOptionsBufferT(object):
         options = None,
     ):
         self.optionsType = optionsType  # type: int
-        self.options = options  # type: Union[None, 'ClampMaskOptionsT', 'SoftmaxCeOptionsT', 'ClampGradOptionsT', 'GradAccumOptionsT', 'InputGradOptionsT', 'WeightUpdateOptionsT', 'BiasUpdateOptionsT', 'AvgPoolGradOptionsT', 'MeanGradOptionsT', 'PadGradOptionsT', 'ChannelGatherOptionsT', 'ChannelMergeOptionsT']
+        self.options = options  # type: Union[None, 'ClampMaskOptionsT', 'SoftmaxCeOptionsT', 'ClampGradOptionsT', 'GradAccumOptionsT', 'InputGradOptionsT', 'WeightUpdateOptionsT', 'BiasUpdateOptionsT', 'AvgPoolGradOptionsT', 'MeanGradOptionsT', 'PadGradOptionsT', 'ChannelGatherOptionsT', 'ChannelMergeOptionsT', 'MaxPoolArgmaxOptionsT', 'MaxPoolGradOptionsT']
 
     @classmethod
     def InitFromBuf(cls, buf, pos):

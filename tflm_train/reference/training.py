@@ -344,6 +344,37 @@ def avg_pool_grad(g, fh: int, fw: int, g_: Geometry, x_shape):
     return quantize_grad(d[None]) if isinstance(g, QGrad) else d[None]
 
 
+def max_pool_argmax(x: np.ndarray, fh: int, fw: int, g_: Geometry, y_shape) -> np.ndarray:
+    """TFLMT_MAX_POOL_ARGMAX: per output element, the window position fy * fw + fx (from the unclipped
+    window origin) of the first in-bounds maximum, scanning rows then columns."""
+    _, h, w, c = x.shape
+    _, oh, ow, _ = y_shape
+    idx = np.zeros((1, oh, ow, c), np.uint8)
+    for oy, (r0, r1) in enumerate(F.pool_windows(h, oh, fh, g_.stride_h, g_.pad_top)):
+        for ox, (c0, c1) in enumerate(F.pool_windows(w, ow, fw, g_.stride_w, g_.pad_left)):
+            win = x[0, r0:r1, c0:c1].reshape(-1, c)
+            first = np.argmax(win, axis=0)  # the first of equal maxima
+            ry, rx = np.divmod(first, c1 - c0)
+            dy, dx = r0 - (oy * g_.stride_h - g_.pad_top), c0 - (ox * g_.stride_w - g_.pad_left)
+            idx[0, oy, ox] = (ry + dy) * fw + rx + dx
+    return idx
+
+
+def max_pool_grad(g, idx: np.ndarray, fw: int, g_: Geometry, x_shape):
+    """TFLMT_MAX_POOL_GRAD: each output's gradient added at its window's argmax (outputs in row-major order)."""
+    _, h, w, c = x_shape
+    gv = g.real() if isinstance(g, QGrad) else g
+    _, oh, ow, _ = gv.shape
+    d = np.zeros((h, w, c), f32)
+    ch = np.arange(c)
+    for oy in range(oh):
+        for ox in range(ow):
+            fy, fx = np.divmod(idx[0, oy, ox].astype(np.int64), fw)
+            ys, xs = oy * g_.stride_h - g_.pad_top + fy, ox * g_.stride_w - g_.pad_left + fx
+            d[ys, xs, ch] += gv[0, oy, ox]
+    return quantize_grad(d[None]) if isinstance(g, QGrad) else d[None]
+
+
 def mean_grad(g, x_shape):
     _, h, w, c = x_shape
     n = f32(h * w)

@@ -77,6 +77,10 @@ class ReferenceBackend:
         if n == "TFLMT_CHANNEL_GATHER":
             vals[outs[0]] = R.channel_gather(vals[ins[1]], o.channels, io.shape(self.t[outs[0]]))
             return None
+        if n == "TFLMT_MAX_POOL_ARGMAX":
+            vals[outs[0]] = R.max_pool_argmax(vals[ins[1]], o.filterH, o.filterW, S.geometry_from(o.geometry),
+                                              io.shape(self.t[outs[0]]))
+            return None
         if n == "TFLMT_CLAMP_MASK":
             vals[outs[0]] = R.clamp_mask(vals[ins[1]], o.actMin, o.actMax)
             return None
@@ -110,6 +114,9 @@ class ReferenceBackend:
             self._grad_out(vals, outs, dx)
         elif n == "TFLMT_AVG_POOL_GRAD":
             self._grad_out(vals, outs, R.avg_pool_grad(gv, o.filterH, o.filterW, S.geometry_from(o.geometry),
+                                                        io.shape(self.t[outs[0]])))
+        elif n == "TFLMT_MAX_POOL_GRAD":
+            self._grad_out(vals, outs, R.max_pool_grad(gv, vals[ins[k]], o.filterW, S.geometry_from(o.geometry),
                                                         io.shape(self.t[outs[0]])))
         elif n == "TFLMT_MEAN_GRAD":
             self._grad_out(vals, outs, R.mean_grad(gv, io.shape(self.t[outs[0]])))

@@ -40,7 +40,7 @@ typedef struct {
   int32_t h, w, c;
 } tflmt_shape3;
 
-/* Forward-op geometry of CONV_2D / DEPTHWISE_CONV_2D / AVERAGE_POOL_2D. */
+/* Forward-op geometry of CONV_2D / DEPTHWISE_CONV_2D / the pools. */
 typedef struct {
   tflmt_shape3 in;  /* forward input x */
   tflmt_shape3 out; /* forward output y (= gradient shape) */
@@ -121,6 +121,15 @@ void tflmt_avg_pool_grad_f32(const tflmt_window* s, const float* g, float* dx);
 size_t tflmt_avg_pool_grad_s8_scratch_size(const tflmt_window* s);
 tflmt_status tflmt_avg_pool_grad_s8(const tflmt_window* s, const int8_t* g, float g_scale, int8_t* dx,
                                     float* dx_scale, void* scratch);
+/* MAX_POOL_2D: idx (one byte per output element) = the window position fy * kw + fx, from the
+ * unclipped window origin, of the first in-bounds maximum (rows, then columns); kh * kw <= 256.
+ * The backward adds each output's gradient at that position (TFLMT_BAD_ARG for a byte naming a
+ * position outside the window's inputs). */
+void tflmt_max_pool_argmax_s8(const tflmt_window* s, const int8_t* x, uint8_t* idx);
+tflmt_status tflmt_max_pool_grad_f32(const tflmt_window* s, const float* g, const uint8_t* idx, float* dx);
+size_t tflmt_max_pool_grad_s8_scratch_size(const tflmt_window* s);
+tflmt_status tflmt_max_pool_grad_s8(const tflmt_window* s, const int8_t* g, float g_scale, const uint8_t* idx,
+                                    int8_t* dx, float* dx_scale, void* scratch);
 /* MEAN over H and W: g has `in.c` elements. */
 void tflmt_mean_grad_f32(tflmt_shape3 in, const float* g, float* dx);
 void tflmt_mean_grad_s8(tflmt_shape3 in, const int8_t* g, float g_scale, int8_t* dx, float* dx_scale);

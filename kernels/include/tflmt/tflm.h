@@ -32,6 +32,8 @@ TFLMRegistration* Register_MEAN_GRAD();
 TFLMRegistration* Register_PAD_GRAD();
 TFLMRegistration* Register_CHANNEL_GATHER();
 TFLMRegistration* Register_CHANNEL_MERGE();
+TFLMRegistration* Register_MAX_POOL_ARGMAX();
+TFLMRegistration* Register_MAX_POOL_GRAD();
 
 struct TrainingOp {
   const char* name;  // the custom op code in the model
