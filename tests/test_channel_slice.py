@@ -120,3 +120,16 @@ def test_tflm_refuses_a_corrupt_merge_by_name():
         bad = _option_edit(tm.to_bytes(), "TFLMT_CHANNEL_MERGE", lambda o: setattr(o, "channels", channels))
         with pytest.raises(TflmError, match=f"TFLMT_CHANNEL_MERGE.*{message}"):
             _interpreter(bad, 1 << 20)
+
+
+def test_a_forward_op_that_bypasses_the_merge_is_refused():
+    data, _ = int8_model("mobilenet_v2_style")
+    tm = tt.convert_tflite(data, scheme=SCHEME)
+    model = io.read_model(tm.to_bytes())
+    sg = model.subgraphs[0]
+    merge = next(op for op in tm.train_ops if op.name == "TFLMT_CHANNEL_MERGE")
+    reader = sg.operators[merge.index + 1]
+    reader.inputs = np.array([merge.inputs[1] if int(i) == merge.outputs[0] else int(i) for i in reader.inputs],
+                             np.int32)
+    with pytest.raises(ModelFormatError, match="reads the frozen tensor .* directly"):
+        tt.load(io.write_model(model))

@@ -156,9 +156,15 @@ class TrainingModel:
         if not merges:
             raise ModelFormatError(f"{label}: no TFLMT_CHANNEL_MERGE reads this channel slice")
         for op in merges:
-            if op.inputs[1] != t.sliceOf or [int(c) for c in (op.options.channels if op.options.channels is not None else [])] != chans:
+            listed = [int(c) for c in (op.options.channels if op.options.channels is not None else [])]
+            if op.inputs[1] != t.sliceOf or listed != chans:
                 raise ModelFormatError(f"{label}: TFLMT_CHANNEL_MERGE operator {op.index} merges it into tensor "
                                        f"{op.inputs[1]} / channels other than the metadata's")
+        merge_ops = {op.index for op in merges}
+        for i, op in enumerate(sg.operators):  # a reader of the frozen tensor itself would miss the training
+            if i not in merge_ops and t.sliceOf in [int(v) for v in op.inputs]:
+                raise ModelFormatError(f"{label}: operator {i} reads the frozen tensor {t.sliceOf} directly, not "
+                                       "through TFLMT_CHANNEL_MERGE")
 
     def _validate(self, where: str) -> None:
         g, sg = self.graph, self.model.subgraphs[0]

@@ -223,11 +223,6 @@ def channel_merge(base: np.ndarray, piece: np.ndarray, channels) -> np.ndarray:
     return y
 
 
-def channel_slice(w: np.ndarray, channels) -> np.ndarray:
-    """The listed last-axis channels of w: the initial value of a channel slice (inverse of channel_merge)."""
-    return np.ascontiguousarray(w[..., list(channels)])
-
-
 def ungather(x_sel: np.ndarray, channels, weight_channels: int, zero_point: int) -> np.ndarray:
     """A gathered input widened back to every channel; the others hold the zero point (real 0: no gradient)."""
     full = np.full(x_sel.shape[:-1] + (weight_channels,), zero_point, x_sel.dtype)
