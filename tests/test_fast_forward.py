@@ -43,11 +43,14 @@ def test_fast_forward_trains_sparse_channels_like_the_plain_backend(monkeypatch)
     data, shape = int8_model("mobilenet_v2_style")
     tm = tt.convert_tflite(data, scheme=tt.SparseScheme(bias_layers=4, weights={-1: 1.0, -3: 0.5, -5: 0.25}),
                            learning_rate=0.05)
+    assert any(t.sliceOf >= 0 for t in tm.graph.trainables)  # a channel slice: its conv reads merged weights
     plain, fast = tt.Trainer(tm, backend="tflm"), tt.Trainer(tm, backend="tflm", fast_forward=True)
     rng = np.random.default_rng(3)
+    before = FF.calls(N.library())
     for i in range(6):
         x = rng.integers(-128, 128, shape).astype(np.int8)
         assert np.float32(plain.train_step(x, i % 4)) == np.float32(fast.train_step(x, i % 4))
+    assert FF.calls(N.library()) - before == _convs(tm) * 6  # the sliced conv too (keyed by its bias)
     (pp, sp), (pf, sf) = _state(plain), _state(fast)
     assert sp == sf and all(np.array_equal(pp[k], pf[k]) for k in pp)
     # The report is the device's (stock kernels'), not the host speed-up's own scratch plan.

@@ -8,8 +8,9 @@
 //
 // Python registers one plan per forward op it wants replaced (the parameters
 // TFLM's Prepare would compute: forward_params.py), keyed by the address of the
-// op's weight buffer in the model copy the interpreter runs plus the op's output
-// tensor index. The wrapped Prepare runs the wheel's own Prepare first (its
+// op's weight buffer in the model copy the interpreter runs (its bias buffer when
+// the weights are a channel slice's merged tensor, which has none) plus the op's
+// output tensor index. The wrapped Prepare runs the wheel's own Prepare first (its
 // checks and OpData stay), then binds the node to its plan; a node without a plan
 // runs the wheel's kernel unchanged.
 #include <cstring>
@@ -68,9 +69,14 @@ TfLiteStatus PrepareKind(Kind kind, TfLiteContext* ctx, TfLiteNode* node) {
   const TfLiteEvalTensor* w = g_api.get_eval_tensor(ctx, node->inputs->data[1]);
   const TfLiteEvalTensor* y = g_api.get_eval_tensor(ctx, node->outputs->data[0]);
   if (x == nullptr || w == nullptr || y == nullptr) return kTfLiteOk;
+  // The bias still points into the model here: a trained bias is repointed by its update op's
+  // Prepare, which runs after this forward op's.
+  const TfLiteEvalTensor* b =
+      node->inputs->size > 2 && node->inputs->data[2] >= 0 ? g_api.get_eval_tensor(ctx, node->inputs->data[2]) : nullptr;
   for (int i = 0; i < g_count; ++i) {
     Plan& p = g_plans[i];
-    if (p.key != w->data || p.out_tensor != node->outputs->data[0] || p.kind != kind) continue;
+    const bool keyed = p.key == w->data || (b != nullptr && p.key == b->data);
+    if (!keyed || p.out_tensor != node->outputs->data[0] || p.kind != kind) continue;
     if (!MatchesShape(x, p.window.in) || !MatchesShape(y, p.window.out) || x->type != tflite::micro::kTfLiteInt8) {
       g_api.micro_printf("tflm-train fast forward: the plan of %s output tensor %d does not match its tensors",
                          kind == kConv ? "CONV_2D" : "DEPTHWISE_CONV_2D", p.out_tensor);

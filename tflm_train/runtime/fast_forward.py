@@ -32,13 +32,23 @@ def _covered(m, op) -> bool:
         return False
     tensors = m.subgraphs[0].tensors
     x, w, y = tensors[op.x], tensors[op.weight], tensors[op.y]
-    if not io.is_constant(m, w):  # a channel-sparse layer's merged weights (TFLMT_CHANNEL_MERGE): no buffer
-        return False  # to key the plan by; the wheel's kernel runs it
+    if _key_tensor(m, op) is None:
+        return False
     if any(io.numpy_dtype(t.type) != np.int8 for t in (x, w, y)) or len(io.shape(x)) != 4 or io.shape(x)[0] != 1:
         return False
     if op.kind == "DEPTHWISE_CONV_2D" and io.shape(x)[3] != io.shape(y)[3]:
         return False  # depth multiplier > 1
     return True
+
+
+def _key_tensor(m, op) -> int | None:
+    """The constant input whose buffer address keys op's plan: its weights, or for a channel slice's merged
+    weights (TFLMT_CHANNEL_MERGE's arena tensor, no buffer) its bias; None when neither is constant."""
+    tensors = m.subgraphs[0].tensors
+    for ti in (op.weight, op.bias):
+        if ti >= 0 and io.is_constant(m, tensors[ti]):
+            return ti
+    return None
 
 
 def install(lib: C.CDLL, model: bytes, base: int, forward_ops) -> list:
@@ -59,7 +69,7 @@ def install(lib: C.CDLL, model: bytes, base: int, forward_ops) -> list:
                      shift.ctypes.data, len(mult))
         ws = io.shape(tensors[op.weight])
         win = N.window(io.shape(tensors[op.x]), io.shape(tensors[op.y]), ws[1], ws[2], op.geometry)
-        key = base + io.buffer_offset(model, tensors[op.weight].buffer)
+        key = base + io.buffer_offset(model, tensors[_key_tensor(m, op)].buffer)
         if not lib.tflmt_host_fast_forward_add(C.c_void_p(key), op.y, _KIND[op.kind], C.byref(win), C.byref(rq)):
             raise N.NativeError("the native fast-forward table is full (too many live TFLM interpreters)")
         keep.append((mult, shift))
