@@ -247,3 +247,41 @@ def test_the_pick_is_validated_against_every_last_k_that_fits(net):
     assert [s.bias_layers for s, _ in spread][-1] == 1 and sorted({s.bias_layers for s, _ in spread}, reverse=True) \
         == [s.bias_layers for s, _ in spread]
     assert kept.scheme == found.scheme and kept.gain == found.gain and kept.validated[0] == (found.scheme.text(), 0.1)
+
+
+def test_a_pick_that_is_not_a_last_k_must_win_beyond_noise(net):
+    """The search's channel-sparse (or otherwise non-last-K) pick replaces the best last-K only when its
+    held-out loss is lower by more than one standard error of the paired per-sample difference."""
+    from tflm_train.converter import MemorySizer
+    from tflm_train import tflite_io as io
+
+    data, _, floor, full = net
+    budget = (floor + full) // 2
+    gains = S.prior_gains(io.read_model(data))
+
+    def measure(s):
+        return S._tflm_arena(data, s, "float32", 0, "auto")
+
+    found = S.search(data, budget, gains, progress=False, measure=measure)
+    n = len(gains.weights)
+    found = S.replace(found, scheme=S.SparseScheme(1, {n - 1: 1, n - 2: "1/2"}))  # not a last-K
+    noise = np.random.default_rng(0).normal(0, 1, 200)
+
+    def losses(margin):  # last:1 worse than the other last-K, the pick `margin` better than their best
+        return lambda s: 2.0 + noise - margin if s == found.scheme else 2.0 + noise + (0.1 if s.bias_layers < 2 else 0.0)
+
+    se = float(np.std(noise - noise, ddof=1))  # the paired difference of these stubs is exact: se 0
+    assert se == 0.0
+    # Equal losses (no gain): the last-K stays. A clear gain: the pick wins.
+    assert S._validated(found, budget, measure, MemorySizer(data), losses(0.0), progress=False).scheme != found.scheme
+    assert S._validated(found, budget, measure, MemorySizer(data), losses(0.05), progress=False).scheme == found.scheme
+
+    wobble = np.random.default_rng(1).normal(0, 1, 200)  # the pick's own noise: a paired se of about 0.07
+    wobble -= wobble.mean()  # so the pick is exactly 0.02 better on average
+
+    def noisy(s):
+        return 2.0 + noise - 0.02 + wobble if s == found.scheme else 2.0 + noise + (0.1 if s.bias_layers < 2 else 0.0)
+
+    kept = S._validated(found, budget, measure, MemorySizer(data), noisy, progress=False)
+    assert dict(kept.validated)[found.scheme.text()] < min(v for t, v in kept.validated if t != found.scheme.text())
+    assert kept.scheme != found.scheme  # lower mean, but within one standard error: the last-K stays
