@@ -5,6 +5,7 @@ import pytest
 
 import tflm_train as tt
 from tflm_train.errors import InputError
+from tflm_train.converter import MemorySizer
 from tflm_train.sparse import search as S
 
 from conftest import int8_model
@@ -204,10 +205,8 @@ def test_contribution_analysis_trains_with_the_warm_up(net, monkeypatch):
     assert set(seen) == {(12, 6)}
 
 
-def test_the_pick_is_validated_against_every_last_k_that_fits(net):
-    """With data, the search's pick and every last-K scheme that fits are each fine-tuned; the lowest
-    held-out loss wins (stubbed losses here: the real ones are exercised by the analysis tests)."""
-    from tflm_train.converter import MemorySizer
+def _validation_setup(net):
+    """(model, a budget between bias-only and full, the prior's gains, TFLM's arena measure, the search's pick)."""
     from tflm_train import tflite_io as io
 
     data, _, floor, full = net
@@ -217,7 +216,13 @@ def test_the_pick_is_validated_against_every_last_k_that_fits(net):
     def measure(s):
         return S._tflm_arena(data, s, "float32", 0, "auto")
 
-    found = S.search(data, budget, gains, progress=False, measure=measure)
+    return data, budget, gains, measure, S.search(data, budget, gains, progress=False, measure=measure)
+
+
+def test_the_pick_is_validated_against_every_last_k_that_fits(net):
+    """With data, the search's pick and every last-K scheme that fits are each fine-tuned; the lowest
+    held-out loss wins (stubbed losses here: the real ones are exercised by the analysis tests)."""
+    data, budget, gains, measure, found = _validation_setup(net)
     sizer = MemorySizer(data)
     n = len(gains.weights)
 
@@ -252,17 +257,7 @@ def test_the_pick_is_validated_against_every_last_k_that_fits(net):
 def test_a_pick_that_is_not_a_last_k_must_win_beyond_noise(net):
     """The search's channel-sparse (or otherwise non-last-K) pick replaces the best last-K only when its
     held-out loss is lower by more than one standard error of the paired per-sample difference."""
-    from tflm_train.converter import MemorySizer
-    from tflm_train import tflite_io as io
-
-    data, _, floor, full = net
-    budget = (floor + full) // 2
-    gains = S.prior_gains(io.read_model(data))
-
-    def measure(s):
-        return S._tflm_arena(data, s, "float32", 0, "auto")
-
-    found = S.search(data, budget, gains, progress=False, measure=measure)
+    data, budget, gains, measure, found = _validation_setup(net)
     n = len(gains.weights)
     found = S.replace(found, scheme=S.SparseScheme(1, {n - 1: 1, n - 2: "1/2"}))  # not a last-K
     noise = np.random.default_rng(0).normal(0, 1, 200)
