@@ -456,8 +456,9 @@ def _validated(found: SearchResult, budget: int, measure, sizer, losses_of, prog
     Smaller K too, not only the largest: under a large budget the deepest last-K that fits trains worse
     than shallower ones (the example at last:8's arena: last:8 78.5 %, last:2 .. last:6 81-82 %).
     The last-K of lowest mean held-out loss is the default; a pick that is not a last-K replaces it only
-    when its loss is lower by more than one standard error of the paired per-sample difference: a win
-    within noise tested worse (the example at last:2's arena: a 1/8-channel pick, -0.49 +- 0.21 points)."""
+    when its loss is lower by more than one standard error of the paired per-sample difference, a guard
+    against wins within noise. (On the example it changed no pick: at last:2's arena a 1/8-channel pick
+    wins beyond that margin on one seed and still tests 0.49 +- 0.21 points below last:2.)"""
     n = len(found.gains.weights)
     candidates = [(found.scheme, found.measured_arena_bytes)] + [
         (s, a) for s, a in _fitting_last_k(n, budget, measure, sizer) if s != found.scheme]
