@@ -34,13 +34,18 @@ def test_sram_holds_the_trained_channels_only(grad_dtype):
     held = {e.tensor: e.bytes for e in dev._backend.state_entries()}
     assert held[conv.tensor] == 24 * 3 and held[fc.tensor] == 4 * 6  # TFLM's SRAM copies are the slices
     assert dev.memory_report()["tflm"]["trainable_bytes"] == sum(t.stateBytes for t in tm.graph.trainables)
-    # each merged weight is read by its forward op and by one input gradient, then dies
+    # each merged weight is read by its forward op and by one input gradient, then dies; only the
+    # forward op's merge runs in an inference call
     sg = tm.model.subgraphs[0]
     merges = [op for op in tm.train_ops if op.name == "TFLMT_CHANNEL_MERGE"]
-    assert len(merges) == 4
+    assert len(merges) == 4 and sum(bool(op.options.backward) for op in merges) == 2
     for op in merges:
         readers = [i for i, o in enumerate(sg.operators) if op.outputs[0] in [int(v) for v in o.inputs]]
         assert readers == [op.index + 1]
+        reader = tt.tflite_io.op_name(tm.model, sg.operators[readers[0]])
+        assert reader.endswith("_INPUT_GRAD") == bool(op.options.backward)
+    from tflm_train import codegen
+    assert codegen.generate(tm, "m").source.count("tflmt_channel_merge_s8(") == 4 + 2  # step: 4, infer: 2
 
 
 @pytest.mark.parametrize("grad_dtype", ["float32", "int8"])

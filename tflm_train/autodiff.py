@@ -193,7 +193,7 @@ class _Builder:
         merged = io.add_tensor(self.m, f"{self.name(op.weight)}/merged_{tag}", self.shape(op.weight), T.INT8,
                                quant=io.qparams(self.t[op.weight]))
         o = G.ChannelMergeOptionsT()
-        o.channels = list(self.plan.channels[op.index])
+        o.channels, o.backward = list(self.plan.channels[op.index]), tag != "weights"
         self.emit("TFLMT_CHANNEL_MERGE", [self.label, op.weight, self.slices[op.index]], [merged], o)
         return merged
 

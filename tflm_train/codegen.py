@@ -30,7 +30,7 @@ from . import schema as S
 from . import tflite_io as io
 from .errors import UnsupportedModelError
 from .graph import POOLS
-from .model import FORWARD_TRAIN_OPS, TrainingModel
+from .model import TrainingModel, runs_in_inference
 from .reference import forward as F
 
 DIVERGED = 3  # the step's status when the divergence guard refuses it (no update applied)
@@ -416,7 +416,7 @@ class _Emitter:
                 if i not in self.fwd_lines:  # the infer and step bodies share the op's constants
                     self.fwd_lines[i] = self.forward(self.fwd[i])
                 lines, name = self.fwd_lines[i], self.fwd[i].kind
-            elif training or self.train[i].name in FORWARD_TRAIN_OPS:
+            elif training or runs_in_inference(self.train[i]):
                 if i not in self.fwd_lines:
                     self.fwd_lines[i] = self.training(self.train[i])
                 lines, name = self.fwd_lines[i], self.train[i].name

@@ -15,8 +15,10 @@ from .errors import ModelFormatError, TflmTrainError
 from .graph import ForwardOp, parse_forward_ops
 
 UPDATE_OPS = ("TFLMT_CONV_WEIGHT_UPDATE", "TFLMT_DW_WEIGHT_UPDATE", "TFLMT_FC_WEIGHT_UPDATE", "TFLMT_BIAS_UPDATE")
-# Training ops that inference runs too: they make the weights the forward ops read.
-FORWARD_TRAIN_OPS = ("TFLMT_CHANNEL_MERGE",)
+def runs_in_inference(op: "TrainOp") -> bool:
+    """A training op an inference call (label < 0) runs too: the merge that gives a channel slice's forward
+    op its weights (not the one for its input gradient)."""
+    return op.name == "TFLMT_CHANNEL_MERGE" and not op.options.backward
 
 
 @dataclass

@@ -3301,8 +3301,15 @@ class ChannelMergeOptions(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
         return o == 0
 
+    # ChannelMergeOptions
+    def Backward(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return bool(self._tab.Get(flatbuffers.number_types.BoolFlags, o + self._tab.Pos))
+        return False
+
 def ChannelMergeOptionsStart(builder):
-    builder.StartObject(2)
+    builder.StartObject(3)
 
 def ChannelMergeOptionsAddVersion(builder, version):
     builder.PrependUint32Slot(0, version, 1)
@@ -3312,6 +3319,9 @@ def ChannelMergeOptionsAddChannels(builder, channels):
 
 def ChannelMergeOptionsStartChannelsVector(builder, numElems):
     return builder.StartVector(4, numElems, 4)
+
+def ChannelMergeOptionsAddBackward(builder, backward):
+    builder.PrependBoolSlot(2, backward, 0)
 
 def ChannelMergeOptionsEnd(builder):
     return builder.EndObject()
@@ -3329,9 +3339,11 @@ class ChannelMergeOptionsT(object):
         self,
         version = 1,
         channels = None,
+        backward = False,
     ):
         self.version = version  # type: int
         self.channels = channels  # type: Optional[List[int]]
+        self.backward = backward  # type: bool
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -3362,6 +3374,7 @@ class ChannelMergeOptionsT(object):
                     self.channels.append(channelMergeOptions.Channels(i))
             else:
                 self.channels = channelMergeOptions.ChannelsAsNumpy()
+        self.backward = channelMergeOptions.Backward()
 
     # ChannelMergeOptionsT
     def Pack(self, builder):
@@ -3377,6 +3390,7 @@ class ChannelMergeOptionsT(object):
         ChannelMergeOptionsAddVersion(builder, self.version)
         if self.channels is not None:
             ChannelMergeOptionsAddChannels(builder, channels)
+        ChannelMergeOptionsAddBackward(builder, self.backward)
         channelMergeOptions = ChannelMergeOptionsEnd(builder)
         return channelMergeOptions
 

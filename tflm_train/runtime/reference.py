@@ -8,7 +8,7 @@ from ..errors import DivergenceError
 from .. import schema as S
 from .. import tflite_io as io
 from .._generated import tflm_train_generated as G
-from ..model import FORWARD_TRAIN_OPS, UPDATE_OPS, TrainingModel
+from ..model import UPDATE_OPS, TrainingModel, runs_in_inference
 from ..reference import training as R
 from ..reference.forward_graph import ForwardRunner
 from . import export as E
@@ -41,7 +41,7 @@ class ReferenceBackend:
             if i in self.fwd_by_index:
                 op, prep = self.fwd_by_index[i]
                 vals[op.y] = self.fwd.run_op(op, prep, vals)
-            elif mode != "infer" or self.train_by_index[i].name in FORWARD_TRAIN_OPS:
+            elif mode != "infer" or runs_in_inference(self.train_by_index[i]):
                 out = self._train_op(self.train_by_index[i], vals, mode, grads)
                 if out is not None:
                     loss = out
