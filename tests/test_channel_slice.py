@@ -138,3 +138,14 @@ def test_a_forward_op_that_bypasses_the_merge_is_refused():
                              np.int32)
     with pytest.raises(ModelFormatError, match="reads the frozen tensor .* directly"):
         tt.load(io.write_model(model))
+
+
+def test_a_forward_merge_marked_backward_is_refused():
+    """Inference skips a backward merge, so a forward op reading one would see stale weights."""
+    from corrupt_corpus import _option_edit
+
+    data, _ = int8_model("mobilenet_v2_style")
+    tm = tt.convert_tflite(data, scheme=SCHEME)
+    bad = _option_edit(tm.to_bytes(), "TFLMT_CHANNEL_MERGE", lambda o: setattr(o, "backward", True))
+    with pytest.raises(ModelFormatError, match="marked backward"):
+        tt.load(bad)

@@ -162,6 +162,12 @@ class TrainingModel:
             if op.inputs[1] != t.sliceOf or listed != chans:
                 raise ModelFormatError(f"{label}: TFLMT_CHANNEL_MERGE operator {op.index} merges it into tensor "
                                        f"{op.inputs[1]} / channels other than the metadata's")
+        forward = {op.index for op in self.forward_ops}
+        for op in merges:  # inference skips a backward merge: a forward op must not read one
+            readers = [i for i, o in enumerate(sg.operators) if op.outputs[0] in [int(v) for v in o.inputs]]
+            if op.options.backward and any(i in forward for i in readers):
+                raise ModelFormatError(f"{label}: TFLMT_CHANNEL_MERGE operator {op.index} is marked backward "
+                                       "(skipped by inference) but a forward op reads it")
         merge_ops = {op.index for op in merges}
         for i, op in enumerate(sg.operators):  # a reader of the frozen tensor itself would miss the training
             if i not in merge_ops and t.sliceOf in [int(v) for v in op.inputs]:
