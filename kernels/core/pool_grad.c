@@ -1,22 +1,17 @@
 /* AVERAGE_POOL_2D backward: each output's gradient, divided by its window's
  * count of valid inputs, is added to that window (outputs in row-major order). */
+#include "forward_internal.h"
 #include "internal.h"
-
-static void window(int32_t o, int32_t stride, int32_t pad, int32_t k, int32_t in, int32_t* lo, int32_t* hi) {
-  int32_t origin = o * stride - pad;
-  *lo = origin < 0 ? 0 : origin;
-  *hi = origin + k < in ? origin + k : in;
-}
 
 static void scatter(const tflmt_window* s, const int8_t* gq, const float* gf, float g_scale, float* dx) {
   const int32_t c = s->in.c;
   for (int32_t i = 0; i < s->in.h * s->in.w * c; ++i) dx[i] = 0.0f;
   for (int32_t oy = 0; oy < s->out.h; ++oy) {
     int32_t y0, y1;
-    window(oy, s->geo.stride_h, s->geo.pad_top, s->kh, s->in.h, &y0, &y1);
+    tflmt_pool_span(oy * s->geo.stride_h - s->geo.pad_top, s->kh, s->in.h, &y0, &y1);
     for (int32_t ox = 0; ox < s->out.w; ++ox) {
       int32_t x0, x1;
-      window(ox, s->geo.stride_w, s->geo.pad_left, s->kw, s->in.w, &x0, &x1);
+      tflmt_pool_span(ox * s->geo.stride_w - s->geo.pad_left, s->kw, s->in.w, &x0, &x1);
       const float count = (float)((y1 - y0) * (x1 - x0));
       const int32_t base = (oy * s->out.w + ox) * c;
       for (int32_t y = y0; y < y1; ++y) {
