@@ -302,7 +302,8 @@ class _Builder:
 
     def weight_update(self, op: ForwardOp, g: tuple[int, ...]) -> None:
         # A sliced layer updates its slice as a dense weight: the gathered input holds exactly its channels.
-        w = self.slices.get(op.index, op.weight)
+        sliced = op.index in self.slices
+        w = self.slices[op.index] if sliced else op.weight
         qx, qw = io.qparams(self.t[op.x]), io.qparams(self.t[w])
         wshape = self.shape(w)
         axis = 3 if op.kind == "DEPTHWISE_CONV_2D" else 0
@@ -311,7 +312,7 @@ class _Builder:
         o.gradDtype, o.geometry = self.st.grad_dtype, S.geometry_t(op.geometry)
         o.inputScale, o.inputZeroPoint = qx.per_tensor_scale, qx.per_tensor_zero_point
         channels = list(self.plan.channels.get(op.index, ()))
-        o.qasScale, o.inputChannels = [float(v) for v in factors], [] if w != op.weight else channels
+        o.qasScale, o.inputChannels = [float(v) for v in factors], [] if sliced else channels
         self._update_common(o)
         x = self.gathered.get(op.index, op.x)
         ins = [self.label, *g, x, w]
@@ -320,7 +321,7 @@ class _Builder:
                                      data=bytes(int(np.prod(wshape))))
             ins.append(residual)
         idx = self.emit(f"TFLMT_{_PREFIX[op.kind]}_WEIGHT_UPDATE", ins, [], o)
-        slice_of = op.weight if w != op.weight else -1
+        slice_of = op.weight if sliced else -1
         self.add_trainable(op, w, G.ParamKind.WEIGHT, axis, factors, idx, channels, slice_of)
         if self.st.residual:
             self.add_trainable(op, residual, G.ParamKind.RESIDUAL, axis, factors, idx, channels, slice_of)

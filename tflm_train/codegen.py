@@ -84,7 +84,7 @@ class _Emitter:
         self.consts: dict[int, str] = {}
         self.n_updates = 0
         self.update_init: list[int] = []
-        self.fwd_lines: dict[int, list[str]] = {}
+        self.op_lines: dict[int, list[str]] = {}
         self._plan()
 
     # ------------------------------------------------------------------ memory
@@ -413,15 +413,14 @@ class _Emitter:
         out = []
         for i in range(len(self.sg.operators)):
             if i in self.fwd:
-                if i not in self.fwd_lines:  # the infer and step bodies share the op's constants
-                    self.fwd_lines[i] = self.forward(self.fwd[i])
-                lines, name = self.fwd_lines[i], self.fwd[i].kind
+                emit, op, name = self.forward, self.fwd[i], self.fwd[i].kind
             elif training or runs_in_inference(self.train[i]):
-                if i not in self.fwd_lines:
-                    self.fwd_lines[i] = self.training(self.train[i])
-                lines, name = self.fwd_lines[i], self.train[i].name
+                emit, op, name = self.training, self.train[i], self.train[i].name
             else:
                 continue
+            if i not in self.op_lines:  # the infer and step bodies share the op's constants
+                self.op_lines[i] = emit(op)
+            lines = self.op_lines[i]
             out.append(f"  {{ /* {i}: {name} */\n    TFLMT_OP_BEGIN({i});\n    " + "\n    ".join(lines) + "\n  }")
         return out
 

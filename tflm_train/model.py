@@ -15,6 +15,8 @@ from .errors import ModelFormatError, TflmTrainError
 from .graph import ForwardOp, parse_forward_ops
 
 UPDATE_OPS = ("TFLMT_CONV_WEIGHT_UPDATE", "TFLMT_DW_WEIGHT_UPDATE", "TFLMT_FC_WEIGHT_UPDATE", "TFLMT_BIAS_UPDATE")
+
+
 def runs_in_inference(op: "TrainOp") -> bool:
     """A training op an inference call (label < 0) runs too: the merge that gives a channel slice's forward
     op its weights (not the one for its input gradient)."""
@@ -157,22 +159,24 @@ class TrainingModel:
         merges = [op for op in self.train_ops if op.name == "TFLMT_CHANNEL_MERGE" and op.inputs[2] == t.tensor]
         if not merges:
             raise ModelFormatError(f"{label}: no TFLMT_CHANNEL_MERGE reads this channel slice")
+        merged_by = {op.outputs[0]: op for op in merges}
         for op in merges:
             listed = [int(c) for c in (op.options.channels if op.options.channels is not None else [])]
             if op.inputs[1] != t.sliceOf or listed != chans:
                 raise ModelFormatError(f"{label}: TFLMT_CHANNEL_MERGE operator {op.index} merges it into tensor "
                                        f"{op.inputs[1]} / channels other than the metadata's")
         forward = {op.index for op in self.forward_ops}
-        for op in merges:  # inference skips a backward merge: a forward op must not read one
-            readers = [i for i, o in enumerate(sg.operators) if op.outputs[0] in [int(v) for v in o.inputs]]
-            if op.options.backward and any(i in forward for i in readers):
-                raise ModelFormatError(f"{label}: TFLMT_CHANNEL_MERGE operator {op.index} is marked backward "
-                                       "(skipped by inference) but a forward op reads it")
-        merge_ops = {op.index for op in merges}
-        for i, op in enumerate(sg.operators):  # a reader of the frozen tensor itself would miss the training
-            if i not in merge_ops and t.sliceOf in [int(v) for v in op.inputs]:
+        for i, op in enumerate(sg.operators):
+            ins = [int(v) for v in op.inputs]
+            # a reader of the frozen tensor itself would miss the training
+            if t.sliceOf in ins and not any(m.index == i for m in merges):
                 raise ModelFormatError(f"{label}: operator {i} reads the frozen tensor {t.sliceOf} directly, not "
                                        "through TFLMT_CHANNEL_MERGE")
+            # inference skips a backward merge: a forward op must not read one
+            backward = [merged_by[v].index for v in ins if v in merged_by and merged_by[v].options.backward]
+            if backward and i in forward:
+                raise ModelFormatError(f"{label}: TFLMT_CHANNEL_MERGE operator {backward[0]} is marked backward "
+                                       "(skipped by inference) but a forward op reads it")
 
     def _validate(self, where: str) -> None:
         g, sg = self.graph, self.model.subgraphs[0]

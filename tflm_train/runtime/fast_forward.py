@@ -32,8 +32,6 @@ def _covered(m, op) -> bool:
         return False
     tensors = m.subgraphs[0].tensors
     x, w, y = tensors[op.x], tensors[op.weight], tensors[op.y]
-    if _key_tensor(m, op) is None:
-        return False
     if any(io.numpy_dtype(t.type) != np.int8 for t in (x, w, y)) or len(io.shape(x)) != 4 or io.shape(x)[0] != 1:
         return False
     if op.kind == "DEPTHWISE_CONV_2D" and io.shape(x)[3] != io.shape(y)[3]:
@@ -61,7 +59,8 @@ def install(lib: C.CDLL, model: bytes, base: int, forward_ops) -> list:
     tensors = m.subgraphs[0].tensors
     keep = []
     for op in forward_ops:
-        if not _covered(m, op):
+        key_tensor = _key_tensor(m, op) if _covered(m, op) else None
+        if key_tensor is None:
             continue
         p = FP.requant(tensors, op)
         mult, shift = np.ascontiguousarray(p.multiplier), np.ascontiguousarray(p.shift)
@@ -69,7 +68,7 @@ def install(lib: C.CDLL, model: bytes, base: int, forward_ops) -> list:
                      shift.ctypes.data, len(mult))
         ws = io.shape(tensors[op.weight])
         win = N.window(io.shape(tensors[op.x]), io.shape(tensors[op.y]), ws[1], ws[2], op.geometry)
-        key = base + io.buffer_offset(model, tensors[_key_tensor(m, op)].buffer)
+        key = base + io.buffer_offset(model, tensors[key_tensor].buffer)
         if not lib.tflmt_host_fast_forward_add(C.c_void_p(key), op.y, _KIND[op.kind], C.byref(win), C.byref(rq)):
             raise N.NativeError("the native fast-forward table is full (too many live TFLM interpreters)")
         keep.append((mult, shift))

@@ -472,7 +472,7 @@ def _validated(found: SearchResult, budget: int, measure, sizer, losses_of, prog
     pick = scored[0]
     last_k = [c for c in scored if c[1] == resolve(f"last:{max(1, c[1].bias_layers)}", n)]
     best = min(last_k or [pick], key=lambda c: c[0])  # ties: the earlier (the search's pick, then larger K)
-    if not any(c is pick for c in last_k):
+    if best is not pick and not any(c is pick for c in last_k):
         diff = pick[3] - best[3]
         se = float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
         if float(diff.mean()) < -se:
