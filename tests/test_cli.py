@@ -187,6 +187,19 @@ def test_console_script_and_module_entry_point():
     assert r.returncode == 2 and "got bogus" in r.stderr
 
 
+def test_help_lists_each_commands_flags():
+    exe = shutil.which("tflm-train")
+    r = subprocess.run([exe, "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "tflm-train convert" in r.stdout
+    assert all(f"flags of {c}:" in r.stdout for c in cli.COMMANDS)
+    r = subprocess.run([sys.executable, "-m", "tflm_train", "fit", "-h"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--epochs" in r.stdout and "--[no]fast_forward" in r.stdout
+    assert "  --sram_budget:" not in r.stdout  # a convert flag
+    # Every flag is listed under some command: none is hidden from --help.
+    hidden = [f.name for f in cli.FLAGS.get_flags_for_module(cli.__name__) if not cli.flag_commands(f.help)]
+    assert hidden == []
+
+
 def test_real_data_npz_round_trip(tmp_path):
     """The documented .npz format works with real Fashion-MNIST arrays."""
     x, y = fashion_mnist("test")

@@ -445,7 +445,39 @@ def main(argv: list[str]) -> int:
         return 1
 
 
+HELP_ARGS = ("--help", "-h", "-?", "--helpshort", "help")
+
+
+def flag_commands(help_text: str) -> set[str]:
+    """The commands a flag's help names before its colon(s), e.g. "inspect: ...; fit: ..." -> {inspect, fit}."""
+    text = re.sub(r"^<[^>]*>: ", "", help_text)  # absl prefixes an enum's help with its values
+    named: set[str] = set()
+    for section in text.split("; "):
+        head = section.split(":", 1)[0] if ":" in section else ""
+        named |= {c for c in COMMANDS if re.search(rf"(?<![\w-]){re.escape(c)}(?![\w-])", head)}
+    return named
+
+
+def usage(command: str | None = None) -> str:
+    """The module's usage and the flags of `command` (of every command without one)."""
+    lines = [__doc__.rstrip(), ""]
+    for c in [command] if command else COMMANDS:
+        lines.append(f"flags of {c}:")
+        for f in FLAGS.get_flags_for_module(__name__):
+            if c in flag_commands(f.help):
+                default = "" if f.default in (None, "") else f" (default: {f.default})"
+                name = f"[no]{f.name}" if isinstance(f, flags.BooleanFlag) else f.name
+                lines.append(f"  --{name}: {f.help}{default}")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def run() -> None:
+    # absl's own --help describes the console script's __main__ (a stub without flags): answer it here.
+    args = sys.argv[1:]
+    if any(a in HELP_ARGS for a in args):
+        print(usage(next((a for a in args if a in COMMANDS), None)))
+        sys.exit(0)
     app.run(main)
 
 
