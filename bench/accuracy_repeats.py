@@ -11,6 +11,7 @@ Prints, per row, the mean test accuracy over seeds x runs with its standard erro
 standard deviation within a seed, and each row's paired difference from its reference row.
 
     python bench/accuracy_repeats.py --repeats 8 [--decay | --warmup] [--rows "scheme last:6;scheme auto@last:6"]
+        [--scheme "sparse:bias=6;weights=..." [--scheme-like "scheme last:6, lr decay + warm-up"]]
 """
 from __future__ import annotations
 
@@ -100,6 +101,10 @@ def main(argv=None) -> int:
     protocol.add_argument("--decay", action="store_true", help="the default rows with the rate decayed over the run")
     protocol.add_argument("--warmup", action="store_true", help="the scheme comparisons (and all layers, 16-bit updates) "
                     "with the rate decayed and warmed up")
+    ap.add_argument("--scheme", default="", help="also a fixed scheme (e.g. one seed's auto pick) on every seed, "
+                    "trained like --scheme-like's row at that row's tuned rates, and paired against that row")
+    ap.add_argument("--scheme-like", default="scheme last:6, lr decay + warm-up",
+                    help="the row whose protocol and tuned rates --scheme uses")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "accuracy_repeats.json"))
     args = ap.parse_args(argv)
     with open(args.table) as f:
@@ -110,6 +115,14 @@ def main(argv=None) -> int:
     if args.rows:
         wanted = [r.strip() for r in args.rows.split(";") if r.strip()]
         pairs = [(r, dict(DEFAULT_ROWS + DECAY_ROWS + WARMUP_ROWS).get(r)) for r in wanted]
+    if args.scheme:
+        like = args.scheme_like
+        if like not in defs or like not in kept:
+            ap.error(f"--scheme-like row {like!r} is not in {args.table}")
+        label = f"scheme {args.scheme} (at the rates of {like})"
+        defs[label] = dict(defs[like], scheme=args.scheme)
+        kept[label] = dict(kept[like], schemes=[args.scheme] * len(kept[like]["schemes"]))
+        pairs = pairs + [(label, like)]
     for row, ref in pairs:
         for name in (row, ref):
             if name is not None and (name not in defs or name not in kept):
