@@ -445,7 +445,7 @@ def main(argv: list[str]) -> int:
         return 1
 
 
-HELP_ARGS = ("--help", "-h", "-?", "--helpshort", "help")
+HELP_FLAGS = ("--help", "-h", "-?", "--helpshort")
 
 
 def flag_commands(help_text: str) -> set[str]:
@@ -475,8 +475,11 @@ def usage(command: str | None = None) -> str:
 def run() -> None:
     # absl's own --help describes the console script's __main__ (a stub without flags): answer it here.
     args = sys.argv[1:]
-    if any(a in HELP_ARGS for a in args):
-        print(usage(next((a for a in args if a in COMMANDS), None)))
+    if any(a in HELP_FLAGS for a in args) or args[:1] == ["help"]:  # "help" only as the command: it may be a value
+        try:
+            print(usage(next((a for a in args if a in COMMANDS), None)), flush=True)
+        except BrokenPipeError:  # `tflm-train --help | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
     app.run(main)
 
